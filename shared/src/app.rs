@@ -1,0 +1,97 @@
+//! Assembling a running service from its configuration; shared by the local server and tests.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::config::{Config, ConfigError, StoreSpec};
+use crate::flow::{Flow, FlowSettings};
+use crate::http::{self, AppState};
+use crate::monzo::MonzoSettings;
+use crate::store::{MemoryStore, SessionStore, SqliteStore};
+
+/// Opens the store `STORE` names. DynamoDB is opened by the AWS-aware callers.
+pub fn open_store(spec: &StoreSpec) -> Result<Arc<dyn SessionStore>, ConfigError> {
+    match spec {
+        StoreSpec::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreSpec::Sqlite(path) => SqliteStore::open(path)
+            .map(|store| Arc::new(store) as Arc<dyn SessionStore>)
+            .map_err(|err| ConfigError {
+                variable: "STORE",
+                problem: format!(
+                    "cannot open the SQLite database {}: {}",
+                    path.display(),
+                    http::error::ErrorChain(&err)
+                ),
+            }),
+        StoreSpec::DynamoDb { .. } => Err(ConfigError {
+            variable: "STORE",
+            problem: "dynamodb: is not supported by this build".into(),
+        }),
+    }
+}
+
+/// The flow's settings from the configuration; `return_url` is the one the host settled on.
+pub fn flow_settings(config: &Config, return_url: Option<Url>) -> FlowSettings {
+    FlowSettings {
+        return_url,
+        session_ttl: config.session_ttl,
+        poll_interval: config.poll_interval,
+        lease: FlowSettings::lease_for(config.monzo_timeout),
+        allowed_user_ids: config.allowed_user_ids.clone(),
+    }
+}
+
+/// The Monzo client's settings for a client id and Monzo's two base URLs.
+pub fn monzo_settings(
+    config: &Config,
+    client_id: &str,
+    auth_url: Url,
+    api_url: Url,
+) -> MonzoSettings {
+    MonzoSettings {
+        client_id: client_id.to_owned(),
+        auth_url,
+        api_url,
+        connect_timeout: config.monzo_timeout.min(std::time::Duration::from_secs(5)),
+        total_timeout: config.monzo_timeout,
+    }
+}
+
+/// The default return URL for a local listener: `http://{addr}/callback`, with an unspecified
+/// address (0.0.0.0, ::) replaced by loopback so the URL can be opened.
+pub fn local_return_url(addr: SocketAddr) -> Url {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    Url::parse(&format!("http://{addr}/callback")).expect("a socket address makes a valid URL")
+}
+
+/// Every route in one app: what the local server serves.
+pub fn local_app(flow: Arc<Flow>, demo: bool) -> Router {
+    let routes = http::new_routes()
+        .merge(http::callback_routes())
+        .merge(http::token_routes())
+        .merge(http::local_routes(demo));
+    http::into_app(routes, flow as AppState)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

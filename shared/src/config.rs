@@ -1,0 +1,339 @@
+//! Typed configuration, read once from the environment.
+//!
+//! Every problem names the variable it is about and never repeats a secret's value, so the local
+//! server can stop with one clear line and a Lambda function can log one.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+/// A setting that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Where sessions are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    Sqlite(PathBuf),
+    Memory,
+    DynamoDb { table: String },
+}
+
+/// How the client secret arrives.
+#[derive(Debug, Clone)]
+pub enum SecretSetting {
+    Plain(SecretString),
+    /// Base64 KMS ciphertext, decrypted at start-up.
+    Kms(String),
+}
+
+/// The OAuth client registered at Monzo. Absent in demo mode, which brings its own.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub secret: SecretSetting,
+}
+
+/// Whether the real Monzo client is required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `MONZO_CLIENT_ID` and a secret are required.
+    Real,
+    /// The built-in stand-in supplies the client; Monzo settings are not read.
+    Demo,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub credentials: Option<ClientCredentials>,
+    /// The registered `/callback` URL; `None` means "derive it" (from the listener locally, from
+    /// the request on Lambda).
+    pub return_url: Option<Url>,
+    pub public_base_url: Option<Url>,
+    pub monzo_auth_url: Url,
+    pub monzo_api_url: Url,
+    pub monzo_timeout: Duration,
+    pub store: StoreSpec,
+    pub listen_addr: SocketAddr,
+    pub session_ttl: Duration,
+    pub poll_interval: Duration,
+    pub allowed_user_ids: Option<BTreeSet<String>>,
+}
+
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";
+pub const DEFAULT_STORE: &str = "sqlite:monzo-auth.db";
+pub const DEFAULT_MONZO_AUTH_URL: &str = "https://auth.monzo.com/";
+pub const DEFAULT_MONZO_API_URL: &str = "https://api.monzo.com";
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env(mode: Mode) -> Result<Self, ConfigError> {
+        Self::from_lookup(mode, |name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (tests pass a map). An empty value counts as unset.
+    pub fn from_lookup(
+        mode: Mode,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|value| !value.is_empty());
+        let credentials = match mode {
+            Mode::Demo => None,
+            Mode::Real => Some(read_credentials(&get)?),
+        };
+        Ok(Self {
+            credentials,
+            return_url: get("RETURN_URL")
+                .map(|v| parse_http_url("RETURN_URL", &v))
+                .transpose()?,
+            public_base_url: get("PUBLIC_BASE_URL")
+                .map(|v| parse_http_url("PUBLIC_BASE_URL", &v))
+                .transpose()?,
+            monzo_auth_url: parse_http_url(
+                "MONZO_AUTH_URL",
+                &get("MONZO_AUTH_URL").unwrap_or_else(|| DEFAULT_MONZO_AUTH_URL.into()),
+            )?,
+            monzo_api_url: parse_http_url(
+                "MONZO_API_URL",
+                &get("MONZO_API_URL").unwrap_or_else(|| DEFAULT_MONZO_API_URL.into()),
+            )?,
+            monzo_timeout: read_secs(&get, "MONZO_TIMEOUT_SECS", 10, 1..=120)?,
+            store: parse_store(&get("STORE").unwrap_or_else(|| DEFAULT_STORE.into()))?,
+            listen_addr: get("LISTEN_ADDR")
+                .unwrap_or_else(|| DEFAULT_LISTEN_ADDR.into())
+                .parse()
+                .map_err(|_| {
+                    ConfigError::new(
+                        "LISTEN_ADDR",
+                        "must be an address and port, e.g. 127.0.0.1:3000",
+                    )
+                })?,
+            session_ttl: read_secs(&get, "SESSION_TTL_SECS", 600, 1..=86_400)?,
+            poll_interval: read_secs(&get, "POLL_INTERVAL_SECS", 2, 0..=300)?,
+            allowed_user_ids: get("ALLOWED_USER_IDS")
+                .map(|v| parse_user_ids(&v))
+                .transpose()?,
+        })
+    }
+}
+
+fn read_credentials(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<ClientCredentials, ConfigError> {
+    let client_id = get("MONZO_CLIENT_ID").ok_or_else(|| {
+        ConfigError::new(
+            "MONZO_CLIENT_ID",
+            "is not set (set it to your Monzo OAuth client id, or run with --demo)",
+        )
+    })?;
+    if client_id.trim() != client_id || client_id.chars().any(char::is_control) {
+        return Err(ConfigError::new(
+            "MONZO_CLIENT_ID",
+            "contains white space or control characters",
+        ));
+    }
+    let secret = match (get("MONZO_CLIENT_SECRET"), get("MONZO_CLIENT_SECRET_KMS")) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "MONZO_CLIENT_SECRET",
+                "is set together with MONZO_CLIENT_SECRET_KMS; set only one",
+            ));
+        }
+        (Some(plain), None) => SecretSetting::Plain(plain.into()),
+        (None, Some(ciphertext)) => SecretSetting::Kms(ciphertext),
+        (None, None) => {
+            return Err(ConfigError::new(
+                "MONZO_CLIENT_SECRET",
+                "is not set (set it to your Monzo OAuth client secret)",
+            ));
+        }
+    };
+    Ok(ClientCredentials { client_id, secret })
+}
+
+fn parse_http_url(variable: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url =
+        Url::parse(value).map_err(|_| ConfigError::new(variable, "is not an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new(
+            variable,
+            "must be an http:// or https:// URL",
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(ConfigError::new(variable, "must not have a #fragment"));
+    }
+    Ok(url)
+}
+
+fn read_secs(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, ConfigError> {
+    let Some(value) = get(variable) else {
+        return Ok(Duration::from_secs(default));
+    };
+    match value.parse::<u64>() {
+        Ok(secs) if range.contains(&secs) => Ok(Duration::from_secs(secs)),
+        _ => Err(ConfigError::new(
+            variable,
+            format!(
+                "must be a whole number of seconds from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
+}
+
+fn parse_store(value: &str) -> Result<StoreSpec, ConfigError> {
+    let invalid = || ConfigError::new("STORE", "must be sqlite:PATH, memory or dynamodb:TABLE");
+    match value.split_once(':') {
+        _ if value == "memory" => Ok(StoreSpec::Memory),
+        Some(("sqlite", path)) if !path.is_empty() => Ok(StoreSpec::Sqlite(PathBuf::from(path))),
+        Some(("dynamodb", table)) if is_table_name(table) => Ok(StoreSpec::DynamoDb {
+            table: table.to_owned(),
+        }),
+        _ => Err(invalid()),
+    }
+}
+
+/// DynamoDB's rule: 3 to 255 of `[a-zA-Z0-9_.-]`.
+fn is_table_name(name: &str) -> bool {
+    (3..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+fn parse_user_ids(value: &str) -> Result<BTreeSet<String>, ConfigError> {
+    let ids: BTreeSet<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if ids.is_empty() {
+        return Err(ConfigError::new(
+            "ALLOWED_USER_IDS",
+            "lists no user id (unset it to let in anyone Monzo lets in)",
+        ));
+    }
+    if let Some(bad) = ids.iter().find(|id| id.chars().any(char::is_whitespace)) {
+        return Err(ConfigError::new(
+            "ALLOWED_USER_IDS",
+            format!("{bad:?} is not a Monzo user id (separate ids with commas)"),
+        ));
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(mode: Mode, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(mode, |name| map.get(name).cloned())
+    }
+
+    const REAL: &[(&str, &str)] = &[
+        ("MONZO_CLIENT_ID", "oauth2client_1"),
+        ("MONZO_CLIENT_SECRET", "mnzconf.s3cr3t"),
+    ];
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let config = read(Mode::Real, REAL).unwrap();
+        assert_eq!(config.listen_addr, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(config.store, StoreSpec::Sqlite("monzo-auth.db".into()));
+        assert_eq!(config.session_ttl, Duration::from_secs(600));
+        assert_eq!(config.poll_interval, Duration::from_secs(2));
+        assert_eq!(config.monzo_auth_url.as_str(), "https://auth.monzo.com/");
+        assert!(config.return_url.is_none());
+        assert!(config.allowed_user_ids.is_none());
+    }
+
+    #[test]
+    fn demo_mode_needs_no_client() {
+        let config = read(Mode::Demo, &[]).unwrap();
+        assert!(config.credentials.is_none());
+    }
+
+    #[test]
+    fn each_problem_names_its_variable_and_hides_secrets() {
+        // (variables to drop from REAL, variables to set on top, the variable blamed)
+        let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+            (&["MONZO_CLIENT_ID"], &[], "MONZO_CLIENT_ID"),
+            (&["MONZO_CLIENT_SECRET"], &[], "MONZO_CLIENT_SECRET"),
+            (
+                &[],
+                &[("MONZO_CLIENT_SECRET_KMS", "AQID")],
+                "MONZO_CLIENT_SECRET",
+            ),
+            (&[], &[("RETURN_URL", "not a url")], "RETURN_URL"),
+            (&[], &[("RETURN_URL", "ftp://x/callback")], "RETURN_URL"),
+            (&[], &[("MONZO_API_URL", "/relative")], "MONZO_API_URL"),
+            (&[], &[("STORE", "postgres:x")], "STORE"),
+            (&[], &[("STORE", "dynamodb:a b")], "STORE"),
+            (&[], &[("LISTEN_ADDR", "localhost")], "LISTEN_ADDR"),
+            (&[], &[("SESSION_TTL_SECS", "0")], "SESSION_TTL_SECS"),
+            (&[], &[("POLL_INTERVAL_SECS", "-1")], "POLL_INTERVAL_SECS"),
+            (&[], &[("ALLOWED_USER_IDS", " , ")], "ALLOWED_USER_IDS"),
+            (&[], &[("MONZO_TIMEOUT_SECS", "ten")], "MONZO_TIMEOUT_SECS"),
+        ];
+        for (drop, set, variable) in cases {
+            let mut vars: Vec<(&str, &str)> = REAL
+                .iter()
+                .copied()
+                .filter(|(k, _)| !drop.contains(k))
+                .collect();
+            vars.extend_from_slice(set);
+            let err = read(Mode::Real, &vars).unwrap_err();
+            assert_eq!(err.variable, *variable, "{set:?}");
+            let line = err.to_string();
+            assert!(line.starts_with(variable), "{line}");
+            assert!(!line.contains("s3cr3t") && !line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn parses_stores_and_user_ids() {
+        assert_eq!(parse_store("memory").unwrap(), StoreSpec::Memory);
+        assert_eq!(
+            parse_store("sqlite:/var/lib/monzo-auth/s.db").unwrap(),
+            StoreSpec::Sqlite("/var/lib/monzo-auth/s.db".into())
+        );
+        assert_eq!(
+            parse_store("dynamodb:monzo-auth-sessions").unwrap(),
+            StoreSpec::DynamoDb {
+                table: "monzo-auth-sessions".into()
+            }
+        );
+        let ids = parse_user_ids("user_1, user_2,,").unwrap();
+        assert_eq!(ids.into_iter().collect::<Vec<_>>(), ["user_1", "user_2"]);
+    }
+}

@@ -1,0 +1,313 @@
+//! The login session: its secrets, how they derive from one another, and its record in the store.
+//!
+//! Only the app ever holds the poll id. Everything the service stores derives from it one way:
+//! `state = HKDF(id, "state")` keys the table and travels in the login URL (so it lands in browser
+//! histories), and `HKDF(id, "seal")` is the secret half of the key pair the authorization code is
+//! sealed to. Knowing a state, or dumping the whole table, yields neither the id nor a usable code.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use crypto_box::aead::OsRng;
+use crypto_box::aead::rand_core::RngCore as _;
+use hkdf::Hkdf;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+/// Bytes of randomness in a poll id (256 bits; a v4 UUID has only 122).
+const POLL_ID_BYTES: usize = 32;
+/// Length of a poll id or state as unpadded base64url text.
+const TOKEN_TEXT_LEN: usize = 43;
+/// HKDF salt: fixes the derivation to this service and version.
+const HKDF_SALT: &[u8] = b"monzo-auth/session/v1";
+
+/// Fills a buffer from the operating system's CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A random URL-safe token of `N` bytes of entropy (used for lease ids and similar).
+pub fn random_token<const N: usize>() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<N>())
+}
+
+fn decode_token(text: &str) -> Option<[u8; POLL_ID_BYTES]> {
+    if text.len() != TOKEN_TEXT_LEN {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+    bytes.try_into().ok()
+}
+
+/// The poll secret only the app holds. Its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct PollId([u8; POLL_ID_BYTES]);
+
+impl PollId {
+    pub fn generate() -> Self {
+        Self(random_bytes())
+    }
+
+    /// Parses the text form the app sends back; `None` for anything that is not one of ours.
+    pub fn parse(text: &str) -> Option<Self> {
+        decode_token(text).map(Self)
+    }
+
+    /// The text form, to hand to the app exactly once.
+    pub fn expose(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    fn hkdf(&self, info: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(HKDF_SALT), &self.0)
+            .expand(info, &mut out)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        out
+    }
+
+    /// The session's state: its key in the store and its `state` in the login URL.
+    pub fn state(&self) -> State {
+        State(self.hkdf(b"state"))
+    }
+
+    /// The key pair that seals the authorization code to this id's holder.
+    pub fn sealing_key(&self) -> SealingKey {
+        SealingKey(crypto_box::SecretKey::from(self.hkdf(b"seal")))
+    }
+}
+
+impl fmt::Debug for PollId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PollId(<redacted>)")
+    }
+}
+
+/// A session's `state`: not secret from the browser, but kept out of logs all the same.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct State([u8; POLL_ID_BYTES]);
+
+impl State {
+    pub fn parse(text: &str) -> Option<Self> {
+        decode_token(text).map(Self)
+    }
+
+    pub fn as_text(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("State(<redacted>)")
+    }
+}
+
+/// The secret half of a session's sealing key pair; derived on demand, never stored.
+pub struct SealingKey(crypto_box::SecretKey);
+
+impl SealingKey {
+    pub fn public_key(&self) -> SealPublicKey {
+        SealPublicKey(*self.0.public_key().as_bytes())
+    }
+
+    /// Opens a code sealed by [`SealPublicKey::seal`]; `None` if it was sealed to another key or
+    /// tampered with.
+    pub fn open(&self, sealed: &[u8]) -> Option<String> {
+        let plain = self.0.unseal(sealed).ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
+/// The public half, stored with the session so the callback can seal the code to it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SealPublicKey(pub [u8; 32]);
+
+impl SealPublicKey {
+    /// Seals the authorization code (a libsodium-compatible sealed box).
+    pub fn seal(&self, code: &str) -> Vec<u8> {
+        crypto_box::PublicKey::from(self.0)
+            .seal(&mut OsRng, code.as_bytes())
+            .expect("sealing to a valid X25519 key cannot fail")
+    }
+}
+
+impl fmt::Debug for SealPublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealPublicKey({})", URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+/// An RFC 7636 S256 code challenge: base64url(SHA-256(verifier)), 43 characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeChallenge(String);
+
+impl CodeChallenge {
+    pub fn parse(text: &str) -> Option<Self> {
+        decode_token(text).map(|_| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `verifier` (RFC 7636: 43 to 128 unreserved characters) hashes to this challenge.
+    pub fn is_met_by(&self, verifier: &str) -> bool {
+        let well_formed = (43..=128).contains(&verifier.len())
+            && verifier
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+        if !well_formed {
+            return false;
+        }
+        let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        computed.as_bytes().ct_eq(self.0.as_bytes()).into()
+    }
+}
+
+/// Where a session stands. Redeemed sessions are deleted, so there is no state for them.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Waiting for the user at Monzo.
+    Pending,
+    /// Monzo redirected back with a code, sealed to the session's public key.
+    Authorized { sealed_code: Vec<u8> },
+    /// The user said no at Monzo.
+    Denied,
+}
+
+impl fmt::Debug for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Pending => "Pending",
+            Status::Authorized { .. } => "Authorized",
+            Status::Denied => "Denied",
+        })
+    }
+}
+
+/// A claim on an authorized session: whoever holds it is the one poll exchanging the code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// Random id of the holder, so only it can release or finish the claim.
+    pub id: String,
+    /// Unix milliseconds after which the claim lapses (a crashed holder must not block forever).
+    pub until_ms: i64,
+}
+
+/// A session as the store keeps it. Holds no poll id, no plaintext code and no token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub state: State,
+    pub status: Status,
+    pub seal_public_key: SealPublicKey,
+    pub code_challenge: Option<CodeChallenge>,
+    /// The redirect URI the login used, when it is not the configured one (Lambda derives it from
+    /// the request); the exchange must send the same value.
+    pub return_url: Option<String>,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// Unix seconds after which the store may forget the session (DynamoDB's TTL attribute).
+    pub purge_at: i64,
+    pub lease: Option<Lease>,
+}
+
+impl Session {
+    /// A fresh pending session for `id`, alive for `ttl_ms` and remembered as expired for
+    /// `purge_grace_secs` more.
+    pub fn new_pending(
+        id: &PollId,
+        now_ms: i64,
+        ttl_ms: i64,
+        purge_grace_secs: i64,
+        code_challenge: Option<CodeChallenge>,
+        return_url: Option<String>,
+    ) -> Self {
+        let expires_at_ms = now_ms + ttl_ms;
+        Self {
+            state: id.state(),
+            status: Status::Pending,
+            seal_public_key: id.sealing_key().public_key(),
+            code_challenge,
+            return_url,
+            created_at_ms: now_ms,
+            expires_at_ms,
+            purge_at: expires_at_ms.div_euclid(1000) + 1 + purge_grace_secs,
+            lease: None,
+        }
+    }
+
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        now_ms >= self.expires_at_ms
+    }
+
+    pub fn is_leased(&self, now_ms: i64) -> bool {
+        self.lease
+            .as_ref()
+            .is_some_and(|lease| lease.until_ms > now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_id_round_trips_and_rejects_garbage() {
+        let id = PollId::generate();
+        let text = id.expose();
+        assert_eq!(text.len(), TOKEN_TEXT_LEN);
+        assert_eq!(PollId::parse(&text).unwrap().expose(), text);
+        for bad in [
+            "",
+            "abc",
+            &"A".repeat(44),
+            &"!".repeat(43),
+            &"a".repeat(10_000),
+        ] {
+            assert!(PollId::parse(bad).is_none(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn state_and_seal_are_distinct_derivations() {
+        let id = PollId::generate();
+        let state = id.state();
+        assert_ne!(state.as_text(), id.expose());
+        assert_eq!(state, id.state(), "derivation is deterministic");
+        assert_ne!(state.0, id.sealing_key().public_key().0);
+        assert_ne!(PollId::generate().state(), state);
+    }
+
+    #[test]
+    fn only_the_id_holder_opens_the_sealed_code() {
+        let id = PollId::generate();
+        let sealed = id.sealing_key().public_key().seal("the-code");
+        assert!(!sealed.windows(8).any(|w| w == b"the-code"));
+        assert_eq!(id.sealing_key().open(&sealed).as_deref(), Some("the-code"));
+        assert_eq!(PollId::generate().sealing_key().open(&sealed), None);
+    }
+
+    #[test]
+    fn code_challenge_checks_the_verifier() {
+        // RFC 7636 appendix B.
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge =
+            CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
+        assert!(challenge.is_met_by(verifier));
+        assert!(!challenge.is_met_by("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"));
+        assert!(!challenge.is_met_by("short"));
+        assert!(CodeChallenge::parse("plain-text-challenge").is_none());
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let id = PollId::generate();
+        let shown = format!("{:?} {:?}", id, id.state());
+        assert!(!shown.contains(&id.expose()));
+        assert!(!shown.contains(&id.state().as_text()));
+    }
+}

@@ -1,0 +1,78 @@
+//! Where sessions live between `/new`, `/callback` and `/token`.
+//!
+//! Every write is conditional, so that the store (not process memory) decides races: on Lambda
+//! each instance has its own memory, and the local server may run several requests at once.
+//! Implementations: [`sqlite`] (the embedded default), [`memory`] (tests, throwaway runs); the
+//! same conformance suite (in `tests/`) runs against each.
+
+pub mod memory;
+pub mod sqlite;
+
+use std::error::Error as StdError;
+
+use async_trait::async_trait;
+
+use crate::session::{Lease, Session, State};
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+/// The store failed, as opposed to a condition not holding (those are `Ok(false)`/`Ok(None)`).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// `create` found a session with the same state (only a broken random source does that).
+    #[error("a session with this state already exists")]
+    Conflict,
+    /// The store could not be reached or refused to work; a retry may help.
+    #[error("the session store is unavailable")]
+    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+    /// A stored record could not be read back: a bug or tampering, not a passing fault.
+    #[error("a stored session is malformed: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn unavailable(err: impl StdError + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(err))
+    }
+}
+
+/// Storage for sessions. All times are Unix milliseconds passed in by the caller, so the store
+/// holds no clock of its own.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Inserts a new session, only if no session has its state.
+    async fn create(&self, session: &Session) -> Result<(), StoreError>;
+
+    /// Reads a session as it is now (strongly consistent). Expired sessions are returned as they
+    /// are, until purged; the caller decides what expiry means.
+    async fn get(&self, state: &State) -> Result<Option<Session>, StoreError>;
+
+    /// Records the sealed authorization code, only if the session is pending and unexpired.
+    /// Returns whether it did.
+    async fn authorize(
+        &self,
+        state: &State,
+        sealed_code: &[u8],
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Records the user's refusal, only if the session is pending and unexpired.
+    async fn deny(&self, state: &State, now_ms: i64) -> Result<bool, StoreError>;
+
+    /// Takes `lease` on an authorized, unexpired session that nobody holds (or whose last lease
+    /// has lapsed). Returns the session as claimed, or `None` if the claim did not apply.
+    async fn claim(
+        &self,
+        state: &State,
+        lease: &Lease,
+        now_ms: i64,
+    ) -> Result<Option<Session>, StoreError>;
+
+    /// Gives the claim back, only if `lease_id` still holds it, so the next poll can retry.
+    async fn release(&self, state: &State, lease_id: &str) -> Result<bool, StoreError>;
+
+    /// Deletes the session, only if `lease_id` still holds it: the end of a redeemed (or
+    /// definitively failed) session.
+    async fn finish(&self, state: &State, lease_id: &str) -> Result<bool, StoreError>;
+}

@@ -1,0 +1,303 @@
+//! The embedded default: one SQLite file in WAL mode.
+//!
+//! `synchronous=FULL` makes a commit durable before the call returns, so the callback answers
+//! only once its write would survive a crash. `secure_delete` overwrites deleted rows, so a
+//! redeemed session's sealed code does not linger in free pages. One connection behind a mutex
+//! serialises writers; each conditional write is a single `UPDATE ... WHERE`, so it is atomic.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension as _, Row, params};
+
+use super::{SessionStore, StoreError};
+use crate::session::{CodeChallenge, Lease, SealPublicKey, Session, State, Status};
+
+/// Bumped when the table's shape changes.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sessions (
+    state           TEXT PRIMARY KEY NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'authorized', 'denied')),
+    seal_public_key BLOB NOT NULL,
+    sealed_code     BLOB,
+    code_challenge  TEXT,
+    return_url      TEXT,
+    created_at_ms   INTEGER NOT NULL,
+    expires_at_ms   INTEGER NOT NULL,
+    purge_at        INTEGER NOT NULL,
+    lease_id        TEXT,
+    lease_until_ms  INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_purge_at ON sessions (purge_at);
+";
+
+const COLUMNS: &str = "state, status, seal_public_key, sealed_code, code_challenge, return_url, \
+                       created_at_ms, expires_at_ms, purge_at, lease_id, lease_until_ms";
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(StoreError::unavailable)?;
+        Self::prepare(conn)
+    }
+
+    /// An in-memory database, for tests that want SQLite's semantics without a file.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::prepare(Connection::open_in_memory().map_err(StoreError::unavailable)?)
+    }
+
+    fn prepare(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(StoreError::unavailable)?;
+        // journal_mode answers with the mode it ended up in; in-memory databases stay "memory".
+        let _mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(StoreError::unavailable)?;
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")
+            .map_err(StoreError::unavailable)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(StoreError::unavailable)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "the database has schema version {version}, newer than this build's {SCHEMA_VERSION}"
+            )));
+        }
+        conn.execute_batch(SCHEMA)
+            .map_err(StoreError::unavailable)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(StoreError::unavailable)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs blocking SQLite work off the async runtime.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic mid-statement leaves SQLite itself consistent (the statement rolls back).
+            let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&conn)
+        })
+        .await
+        .map_err(StoreError::unavailable)?
+    }
+}
+
+fn status_name(status: &Status) -> &'static str {
+    match status {
+        Status::Pending => "pending",
+        Status::Authorized { .. } => "authorized",
+        Status::Denied => "denied",
+    }
+}
+
+fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Session, StoreError>> {
+    let state: String = row.get(0)?;
+    let status: String = row.get(1)?;
+    let public_key: Vec<u8> = row.get(2)?;
+    let sealed_code: Option<Vec<u8>> = row.get(3)?;
+    let code_challenge: Option<String> = row.get(4)?;
+    let lease_id: Option<String> = row.get(9)?;
+    let lease_until_ms: Option<i64> = row.get(10)?;
+    let (created_at_ms, expires_at_ms, purge_at) = (row.get(6)?, row.get(7)?, row.get(8)?);
+    let return_url: Option<String> = row.get(5)?;
+    Ok((|| {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("sessions.{what}"));
+        let status = match (status.as_str(), sealed_code) {
+            ("pending", None) => Status::Pending,
+            ("authorized", Some(sealed_code)) => Status::Authorized { sealed_code },
+            ("denied", None) => Status::Denied,
+            _ => return Err(corrupt("status")),
+        };
+        Ok(Session {
+            state: State::parse(&state).ok_or_else(|| corrupt("state"))?,
+            status,
+            seal_public_key: SealPublicKey(
+                public_key
+                    .try_into()
+                    .map_err(|_| corrupt("seal_public_key"))?,
+            ),
+            code_challenge: match code_challenge {
+                Some(text) => {
+                    Some(CodeChallenge::parse(&text).ok_or_else(|| corrupt("code_challenge"))?)
+                }
+                None => None,
+            },
+            return_url,
+            created_at_ms,
+            expires_at_ms,
+            purge_at,
+            lease: match (lease_id, lease_until_ms) {
+                (Some(id), Some(until_ms)) => Some(Lease { id, until_ms }),
+                (None, None) => None,
+                _ => return Err(corrupt("lease")),
+            },
+        })
+    })())
+}
+
+fn query_session(conn: &Connection, state: &str) -> Result<Option<Session>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM sessions WHERE state = ?1"),
+        [state],
+        session_from_row,
+    )
+    .optional()
+    .map_err(StoreError::unavailable)?
+    .transpose()
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        let s = session.clone();
+        self.run(move |conn| {
+            // Expired sessions past their grace period go here, so the table stays small without
+            // a background task.
+            conn.execute(
+                "DELETE FROM sessions WHERE purge_at <= ?1",
+                [s.created_at_ms.div_euclid(1000)],
+            )
+            .map_err(StoreError::unavailable)?;
+            let sealed_code = match &s.status {
+                Status::Authorized { sealed_code } => Some(sealed_code.as_slice()),
+                _ => None,
+            };
+            let inserted = conn
+                .execute(
+                    &format!(
+                        "INSERT INTO sessions ({COLUMNS}) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                         ON CONFLICT (state) DO NOTHING"
+                    ),
+                    params![
+                        s.state.as_text(),
+                        status_name(&s.status),
+                        s.seal_public_key.0.as_slice(),
+                        sealed_code,
+                        s.code_challenge.as_ref().map(CodeChallenge::as_str),
+                        s.return_url,
+                        s.created_at_ms,
+                        s.expires_at_ms,
+                        s.purge_at,
+                        s.lease.as_ref().map(|l| l.id.as_str()),
+                        s.lease.as_ref().map(|l| l.until_ms),
+                    ],
+                )
+                .map_err(StoreError::unavailable)?;
+            if inserted == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict)
+            }
+        })
+        .await
+    }
+
+    async fn get(&self, state: &State) -> Result<Option<Session>, StoreError> {
+        let state = state.as_text();
+        self.run(move |conn| query_session(conn, &state)).await
+    }
+
+    async fn authorize(
+        &self,
+        state: &State,
+        sealed_code: &[u8],
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (state, sealed_code) = (state.as_text(), sealed_code.to_vec());
+        self.run(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE sessions SET status = 'authorized', sealed_code = ?2 \
+                     WHERE state = ?1 AND status = 'pending' AND expires_at_ms > ?3",
+                    params![state, sealed_code, now_ms],
+                )
+                .map_err(StoreError::unavailable)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn deny(&self, state: &State, now_ms: i64) -> Result<bool, StoreError> {
+        let state = state.as_text();
+        self.run(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE sessions SET status = 'denied' \
+                     WHERE state = ?1 AND status = 'pending' AND expires_at_ms > ?2",
+                    params![state, now_ms],
+                )
+                .map_err(StoreError::unavailable)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn claim(
+        &self,
+        state: &State,
+        lease: &Lease,
+        now_ms: i64,
+    ) -> Result<Option<Session>, StoreError> {
+        let (state, lease) = (state.as_text(), lease.clone());
+        self.run(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE sessions SET lease_id = ?2, lease_until_ms = ?3 \
+                     WHERE state = ?1 AND status = 'authorized' AND expires_at_ms > ?4 \
+                       AND (lease_until_ms IS NULL OR lease_until_ms <= ?4)",
+                    params![state, lease.id, lease.until_ms, now_ms],
+                )
+                .map_err(StoreError::unavailable)?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            // The single connection is held until this returns, so no one else wrote in between.
+            query_session(conn, &state)
+        })
+        .await
+    }
+
+    async fn release(&self, state: &State, lease_id: &str) -> Result<bool, StoreError> {
+        let (state, lease_id) = (state.as_text(), lease_id.to_owned());
+        self.run(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE sessions SET lease_id = NULL, lease_until_ms = NULL \
+                     WHERE state = ?1 AND lease_id = ?2",
+                    params![state, lease_id],
+                )
+                .map_err(StoreError::unavailable)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn finish(&self, state: &State, lease_id: &str) -> Result<bool, StoreError> {
+        let (state, lease_id) = (state.as_text(), lease_id.to_owned());
+        self.run(move |conn| {
+            let changed = conn
+                .execute(
+                    "DELETE FROM sessions WHERE state = ?1 AND lease_id = ?2",
+                    params![state, lease_id],
+                )
+                .map_err(StoreError::unavailable)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+}
