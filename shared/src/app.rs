@@ -11,7 +11,8 @@ use url::Url;
 use crate::config::{Config, ConfigError, StoreSpec};
 use crate::flow::{Flow, FlowSettings};
 use crate::http::{self, AppState};
-use crate::monzo::MonzoSettings;
+use crate::monzo::{MonzoClient, MonzoSettings};
+use crate::secret::ClientSecretSource;
 use crate::store::{MemoryStore, SessionStore, SqliteStore};
 
 /// Opens the store `STORE` names. DynamoDB is opened by the AWS-aware callers.
@@ -33,6 +34,38 @@ pub fn open_store(spec: &StoreSpec) -> Result<Arc<dyn SessionStore>, ConfigError
             problem: "dynamodb: is not supported by this build".into(),
         }),
     }
+}
+
+/// Who the service is to Monzo, and where Monzo is (the real one, or the demo's stand-in).
+pub struct MonzoEndpoint {
+    pub client_id: String,
+    pub secret: Arc<dyn ClientSecretSource>,
+    pub auth_url: Url,
+    pub api_url: Url,
+}
+
+/// The local server's whole app: every route over one store, talking to `monzo`, with
+/// `return_url` as the registered callback.
+pub fn local_service(
+    config: &Config,
+    store: Arc<dyn SessionStore>,
+    monzo: MonzoEndpoint,
+    return_url: Url,
+    demo: bool,
+) -> Result<Router, reqwest::Error> {
+    let client = MonzoClient::new(monzo_settings(
+        config,
+        &monzo.client_id,
+        monzo.auth_url,
+        monzo.api_url,
+    ))?;
+    let flow = Flow::new(
+        store,
+        client,
+        monzo.secret,
+        flow_settings(config, Some(return_url)),
+    );
+    Ok(local_app(Arc::new(flow), demo))
 }
 
 /// The flow's settings from the configuration; `return_url` is the one the host settled on.

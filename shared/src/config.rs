@@ -286,7 +286,12 @@ mod tests {
     #[test]
     fn each_problem_names_its_variable_and_hides_secrets() {
         // (variables to drop from REAL, variables to set on top, the variable blamed)
-        let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+        type Case = (
+            &'static [&'static str],
+            &'static [(&'static str, &'static str)],
+            &'static str,
+        );
+        let cases: &[Case] = &[
             (&["MONZO_CLIENT_ID"], &[], "MONZO_CLIENT_ID"),
             (&["MONZO_CLIENT_SECRET"], &[], "MONZO_CLIENT_SECRET"),
             (

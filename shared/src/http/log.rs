@@ -23,7 +23,7 @@ pub async fn access_log(req: Request, next: Next) -> Response {
         method = %method,
         route = %route,
         status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = %format_args!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
         "request"
     );
     response

@@ -1,0 +1,175 @@
+//! `monzo-auth-server`: the whole service in one local process.
+//!
+//! Reads the configuration once, opens the store, binds the listener, and serves every route
+//! until Ctrl-C or SIGTERM. `--demo` starts the stand-in for Monzo on a second loopback port and
+//! points the service at it, so the flow can be tried with no Monzo account.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use shared::config::{Config, Mode, SecretSetting};
+use shared::secret::{ClientSecretSource, PlainSecret};
+use shared::{app, session};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+use url::Url;
+
+/// Gets Monzo OAuth tokens for desktop and command-line apps.
+///
+/// Configuration comes from the environment (MONZO_CLIENT_ID, MONZO_CLIENT_SECRET, RETURN_URL,
+/// STORE, LISTEN_ADDR, ...); see the README for the full table.
+#[derive(Parser)]
+#[command(name = "monzo-auth-server", version)]
+struct Args {
+    /// Run against a built-in stand-in for Monzo instead of the real one (no account needed).
+    #[arg(long)]
+    demo: bool,
+}
+
+/// The OAuth client the demo registers with its stand-in.
+const DEMO_CLIENT_ID: &str = "oauth2client_demo";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: the context names the setting, the chain says why.
+            eprintln!("monzo-auth-server: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where Monzo is, and the demo's stand-in when there is one (kept running with the server).
+struct MonzoSide {
+    endpoint: app::MonzoEndpoint,
+    _stand_in: Option<fake_monzo::RunningFakeMonzo>,
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let mode = if args.demo { Mode::Demo } else { Mode::Real };
+    let config = Config::from_env(mode)?;
+    let store = app::open_store(&config.store)?;
+    let listener = TcpListener::bind(config.listen_addr)
+        .await
+        .with_context(|| format!("LISTEN_ADDR: cannot listen on {}", config.listen_addr))?;
+    let local_addr = listener.local_addr()?;
+    let return_url = config
+        .return_url
+        .clone()
+        .unwrap_or_else(|| app::local_return_url(local_addr));
+
+    let monzo = if args.demo {
+        start_stand_in(&return_url).await?
+    } else {
+        real_monzo(&config)?
+    };
+    let stand_in_url = monzo.endpoint.auth_url.clone();
+    let app = app::local_service(
+        &config,
+        store,
+        monzo.endpoint,
+        return_url.clone(),
+        args.demo,
+    )
+    .context("cannot build the HTTP client for Monzo")?;
+
+    let base = return_url.join(".").unwrap_or_else(|_| return_url.clone());
+    // The first line names the address in both modes (tests and scripts read it).
+    if args.demo {
+        println!(
+            "monzo-auth demo: listening on {local_addr}; a built-in stand-in plays Monzo at {stand_in_url} (no real bank involved).\n\
+             Open {base} in a browser to walk through a login. Ctrl-C stops."
+        );
+    } else {
+        println!(
+            "monzo-auth listening on {local_addr}; register {return_url} as the redirect URL of your Monzo client."
+        );
+    }
+    tracing::info!(addr = %local_addr, demo = args.demo, "serving");
+    app::serve(listener, app, shutdown_signal())
+        .await
+        .context("the server stopped")?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+fn real_monzo(config: &Config) -> anyhow::Result<MonzoSide> {
+    let credentials = config
+        .credentials
+        .as_ref()
+        .context("MONZO_CLIENT_ID: is not set")?;
+    let secret: Arc<dyn ClientSecretSource> = match &credentials.secret {
+        SecretSetting::Plain(secret) => Arc::new(PlainSecret::new(secret.clone())),
+        SecretSetting::Kms(_) => anyhow::bail!(
+            "MONZO_CLIENT_SECRET_KMS: is for the Lambda functions; the local server takes MONZO_CLIENT_SECRET"
+        ),
+    };
+    Ok(MonzoSide {
+        endpoint: app::MonzoEndpoint {
+            client_id: credentials.client_id.clone(),
+            secret,
+            auth_url: config.monzo_auth_url.clone(),
+            api_url: config.monzo_api_url.clone(),
+        },
+        _stand_in: None,
+    })
+}
+
+async fn start_stand_in(return_url: &Url) -> anyhow::Result<MonzoSide> {
+    let secret = session::random_token::<32>();
+    let mut stand_in_config = fake_monzo::FakeMonzoConfig::default();
+    stand_in_config
+        .clients
+        .push(fake_monzo::ClientRegistration {
+            client_id: DEMO_CLIENT_ID.into(),
+            client_secret: secret.clone(),
+            redirect_uri: return_url.to_string(),
+            confidential: true,
+        });
+    let running = fake_monzo::FakeMonzo::start_on_loopback(stand_in_config)
+        .await
+        .context("cannot start the demo's stand-in for Monzo")?;
+    Ok(MonzoSide {
+        endpoint: app::MonzoEndpoint {
+            client_id: DEMO_CLIENT_ID.into(),
+            secret: Arc::new(PlainSecret::new(secret.into())),
+            auth_url: running.auth_url.clone(),
+            api_url: running.api_url.clone(),
+        },
+        _stand_in: Some(running),
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,584 @@
+//! The simple API's contract: every row of the `/token` table, `/new`, and the JSON errors.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use e2e_tests::*;
+use fake_monzo::Failure;
+use sha2::{Digest as _, Sha256};
+
+#[tokio::test]
+async fn new_answers_an_id_and_a_login_url_whose_state_is_not_the_id() {
+    let app = spawn_app().await;
+    let driver = app.driver();
+    for response in [
+        app.http.get(driver.url("new")).send().await.unwrap(),
+        app.http.post(driver.url("new")).send().await.unwrap(),
+    ] {
+        let answer = JsonAnswer::read(response).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.headers["cache-control"], "no-store");
+        assert_eq!(answer.headers["pragma"], "no-cache");
+        let id = answer.body["id"].as_str().unwrap();
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(id).unwrap().len(),
+            32,
+            "256-bit poll id"
+        );
+        assert_eq!(answer.body["expires_in"], 600);
+        assert_eq!(answer.body["interval"], 1);
+        let login_url: url::Url = answer.body["login_url"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            query_param(&login_url, "client_id").as_deref(),
+            Some(CLIENT_ID)
+        );
+        assert_eq!(
+            query_param(&login_url, "response_type").as_deref(),
+            Some("code")
+        );
+        assert_eq!(
+            query_param(&login_url, "redirect_uri").as_deref(),
+            Some(app.return_url.as_str())
+        );
+        let state = query_param(&login_url, "state").unwrap();
+        assert_ne!(state, id);
+        assert_eq!(URL_SAFE_NO_PAD.decode(&state).unwrap().len(), 32);
+    }
+}
+
+#[tokio::test]
+async fn a_whole_login_returns_the_token_once() {
+    let app = spawn_app().await;
+    let driver = app.driver();
+    let started = driver.start().await;
+
+    let pending = driver.poll(&started.id).await;
+    assert_eq!(pending.status, 202);
+    assert_eq!(pending.body["status"], "authorization_pending");
+    assert_eq!(pending.body["interval"], 1);
+    assert_eq!(pending.headers["retry-after"], "1");
+
+    let redirect = driver
+        .at_monzo(&started.login_url, DEMO_USER, Decision::Approve)
+        .await;
+    let callback = driver.callback(&redirect.callback_url).await;
+    assert_eq!(callback.status(), 303);
+    let location = callback.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        !location.contains("code") && !location.contains('?'),
+        "{location}"
+    );
+    let done = app
+        .http
+        .get(app.return_url.join(&location).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("close this window"));
+
+    let answer = driver.poll(&started.id).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let token = answer.body["token"].as_str().unwrap();
+    assert!(app.fake().is_access_token_live(token));
+    assert_eq!(answer.body["token_type"], "Bearer");
+    assert_eq!(answer.body["user_id"], DEMO_USER);
+    assert_eq!(answer.body["expires_in"], 21600);
+    assert!(
+        answer.body["refresh_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    let expires = answer.body["expires"].as_str().unwrap();
+    let expires =
+        time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    let in_six_hours = time::OffsetDateTime::now_utc() + Duration::from_secs(21600);
+    assert!((expires - in_six_hours).abs() < time::Duration::minutes(5));
+    assert_eq!(answer.headers["cache-control"], "no-store");
+
+    driver
+        .poll(&started.id)
+        .await
+        .assert_error(404, "not_found");
+    assert_eq!(app.fake().stats().code_exchanges, 1);
+}
+
+#[tokio::test]
+async fn the_old_get_form_of_token_still_works() {
+    let app = spawn_app().await;
+    let driver = app.driver();
+    let (started, _) = driver.authorized_session(DEMO_USER).await;
+    let mut url = driver.url("token");
+    url.query_pairs_mut().append_pair("id", &started.id);
+    let answer = JsonAnswer::read(app.http.get(url).send().await.unwrap()).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body["token"].is_string() && answer.body["expires"].is_string());
+}
+
+#[tokio::test]
+async fn json_bodies_work_as_well_as_forms() {
+    let app = spawn_app().await;
+    let driver = app.driver();
+    let (started, _) = driver.authorized_session(DEMO_USER).await;
+    let response = app
+        .http
+        .post(driver.url("token"))
+        .json(&serde_json::json!({ "id": started.id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(JsonAnswer::read(response).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_public_client_gets_no_refresh_token() {
+    let app = spawn_app_with(AppOptions {
+        confidential_client: false,
+        ..Default::default()
+    })
+    .await;
+    let driver = app.driver();
+    let (started, _) = driver.authorized_session(DEMO_USER).await;
+    let answer = driver.poll(&started.id).await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer.body.get("refresh_token").is_none(),
+        "{}",
+        answer.body
+    );
+}
+
+#[tokio::test]
+async fn polling_with_the_state_finds_nothing() {
+    let app = spawn_app().await;
+    let driver = app.driver();
+    let (started, _) = driver.authorized_session(DEMO_USER).await;
+    driver
+        .poll(&started.state())
+        .await
+        .assert_error(404, "not_found");
+    assert_eq!(
+        driver.poll(&started.id).await.status,
+        200,
+        "the real id still redeems"
+    );
+}
+
+#[tokio::test]
+async fn a_denial_answers_403_on_every_poll() {
+    let app = spawn_app().await;
+    let driver = app.driver();
+    let started = driver.start().await;
+    let redirect = driver
+        .at_monzo(&started.login_url, DEMO_USER, Decision::Deny)
+        .await;
+    assert_eq!(redirect.code, None);
+    let callback = driver.callback(&redirect.callback_url).await;
+    assert_eq!(callback.status(), 303);
+    let denied_page = callback.headers()["location"].to_str().unwrap().to_owned();
+    let page = app
+        .http
+        .get(app.return_url.join(&denied_page).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(page.text().await.unwrap().contains("denied"));
+    for _ in 0..3 {
+        driver
+            .poll(&started.id)
+            .await
+            .assert_error(403, "access_denied");
+    }
+    assert_eq!(app.fake().stats().code_exchanges, 0);
+}
+
+#[tokio::test]
+async fn expired_sessions_answer_410() {
+    let app = spawn_app_with(AppOptions::default().env("SESSION_TTL_SECS", "1")).await;
+    let driver = app.driver();
+    let never_finished = driver.start().await;
+    let (authorized, _) = driver.authorized_session(DEMO_USER).await;
+    let late = driver.start().await;
+    let late_redirect = driver
+        .at_monzo(&late.login_url, DEMO_USER, Decision::Approve)
+        .await;
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    driver
+        .poll(&never_finished.id)
+        .await
+        .assert_error(410, "expired_token");
+    driver
+        .poll(&authorized.id)
+        .await
+        .assert_error(410, "expired_token");
+    let callback = driver.callback(&late_redirect.callback_url).await;
+    assert_eq!(callback.status(), 400, "a callback after expiry is refused");
+    driver
+        .poll(&late.id)
+        .await
+        .assert_error(410, "expired_token");
+    assert_eq!(app.fake().stats().code_exchanges, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_polls_cause_exactly_one_exchange() {
+    let app = spawn_app().await;
+    let driver = app.driver();
+    let (started, _) = driver.authorized_session(DEMO_USER).await;
+    let mut polls = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (driver, id) = (driver.clone(), started.id.clone());
+        polls.spawn(async move { driver.poll(&id).await });
+    }
+    let answers = polls.join_all().await;
+    let ok = answers.iter().filter(|a| a.status == 200).count();
+    assert_eq!(
+        ok,
+        1,
+        "statuses: {:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    for answer in answers.iter().filter(|a| a.status != 200) {
+        assert!(
+            answer.status == 202 || (answer.status == 404 && answer.error() == "not_found"),
+            "{}: {}",
+            answer.status,
+            answer.body
+        );
+    }
+    let stats = app.fake().stats();
+    assert_eq!(stats.code_exchanges, 1);
+    assert_eq!(stats.max_concurrent_token_calls, 1);
+}
+
+#[tokio::test]
+async fn a_transient_monzo_failure_is_502_and_the_next_poll_succeeds() {
+    for failure in [
+        Failure::Status(503),
+        Failure::Status(500),
+        Failure::Status(429),
+        Failure::Garbage,
+    ] {
+        let app = spawn_app().await;
+        let driver = app.driver();
+        let (started, _) = driver.authorized_session(DEMO_USER).await;
+        app.fake().fail_next(1, failure.clone());
+        let answer = driver.poll(&started.id).await;
+        answer.assert_error(502, "upstream_unavailable");
+        assert!(answer.headers.contains_key("retry-after"));
+        let answer = driver.poll(&started.id).await;
+        assert_eq!(answer.status, 200, "after {failure:?}: {}", answer.body);
+    }
+}
+
+#[tokio::test]
+async fn monzo_unreachable_is_502_and_keeps_the_session() {
+    // Closed port: bind, note the port, drop the listener.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let app =
+        spawn_app_with(AppOptions::default().env("MONZO_API_URL", format!("http://{closed}")))
+            .await;
+    let driver = app.driver();
+    let (started, _) = driver.authorized_session(DEMO_USER).await;
+    driver
+        .poll(&started.id)
+        .await
+        .assert_error(502, "upstream_unavailable");
+    driver
+        .poll(&started.id)
+        .await
+        .assert_error(502, "upstream_unavailable");
+}
+
+#[tokio::test]
+async fn monzo_rejecting_the_code_is_invalid_grant_then_404() {
+    for status in [400, 401, 403] {
+        let app = spawn_app().await;
+        let driver = app.driver();
+        let (started, _) = driver.authorized_session(DEMO_USER).await;
+        app.fake().fail_next(1, Failure::Status(status));
+        let answer = driver.poll(&started.id).await;
+        answer.assert_error(400, "invalid_grant");
+        let text = answer.body.to_string();
+        assert!(
+            !text.contains("unauthorized.") && !text.contains("bad_request."),
+            "Monzo's body leaked: {text}"
+        );
+        driver
+            .poll(&started.id)
+            .await
+            .assert_error(404, "not_found");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_monzo_never_sees_two_exchanges_in_flight() {
+    let app = spawn_app_with(AppOptions::default().env("MONZO_TIMEOUT_SECS", "1")).await;
+    let driver = app.driver();
+    let (started, _) = driver.authorized_session(DEMO_USER).await;
+    // Monzo takes the code, then answers only after our client has given up.
+    app.fake()
+        .fail_next(1, Failure::Delay(Duration::from_millis(2500)));
+
+    // Three pollers that keep polling until the session ends one way or the other.
+    let mut pollers = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let (driver, id) = (driver.clone(), started.id.clone());
+        pollers.spawn(async move {
+            let mut seen = Vec::new();
+            loop {
+                let answer = driver.poll(&id).await;
+                seen.push(answer.status);
+                match answer.status {
+                    202 | 502 => tokio::time::sleep(Duration::from_millis(100)).await,
+                    _ => return (seen, answer),
+                }
+            }
+        });
+    }
+    let results = pollers.join_all().await;
+    let finals: Vec<(u16, String)> = results
+        .iter()
+        .map(|(_, a)| (a.status, a.error().to_owned()))
+        .collect();
+    // Exactly one poller learns how it ended (token or invalid_grant); the rest find it gone.
+    let decisive: Vec<_> = finals.iter().filter(|(s, _)| *s != 404).collect();
+    assert_eq!(decisive.len(), 1, "{finals:?}");
+    let (status, error) = decisive[0];
+    assert!(
+        *status == 200 || (*status == 400 && error == "invalid_grant"),
+        "{finals:?}"
+    );
+    assert!(
+        results.iter().any(|(seen, _)| seen.contains(&502)),
+        "the timeout surfaced as 502"
+    );
+
+    let stats = app.fake().stats();
+    assert_eq!(
+        stats.max_concurrent_token_calls, 1,
+        "two exchanges were in flight at once"
+    );
+    assert!(stats.code_exchanges <= 2, "{stats:?}");
+}
+
+#[tokio::test]
+async fn code_challenge_binds_the_session_to_the_verifier() {
+    let app = spawn_app().await;
+    let driver = app.driver();
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier));
+    let started = driver
+        .start_with(&[
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    let redirect = driver
+        .at_monzo(&started.login_url, DEMO_USER, Decision::Approve)
+        .await;
+    assert_eq!(driver.callback(&redirect.callback_url).await.status(), 303);
+
+    driver
+        .poll(&started.id)
+        .await
+        .assert_error(400, "invalid_grant");
+    let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj";
+    driver
+        .poll_with(&[("id", &started.id), ("code_verifier", wrong)])
+        .await
+        .assert_error(400, "invalid_grant");
+    assert_eq!(
+        app.fake().stats().code_exchanges,
+        0,
+        "no exchange without the verifier"
+    );
+    let answer = driver
+        .poll_with(&[("id", &started.id), ("code_verifier", verifier)])
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn new_refuses_a_bad_code_challenge() {
+    let app = spawn_app().await;
+    let url = app.driver().url("new");
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    for form in [
+        vec![
+            ("code_challenge", challenge),
+            ("code_challenge_method", "plain"),
+        ],
+        vec![("code_challenge", challenge)],
+        vec![
+            ("code_challenge", "short"),
+            ("code_challenge_method", "S256"),
+        ],
+        vec![("code_challenge_method", "S256")],
+    ] {
+        let answer =
+            JsonAnswer::read(app.http.post(url.clone()).form(&form).send().await.unwrap()).await;
+        answer.assert_error(400, "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn a_user_outside_allowed_user_ids_is_refused_and_logged_out() {
+    let app = spawn_app_with(
+        AppOptions::default().env("ALLOWED_USER_IDS", format!("user_0000nobody,{DEMO_USER}")),
+    )
+    .await;
+    let driver = app.driver();
+    let (stranger, _) = driver.authorized_session(OTHER_USER).await;
+    driver
+        .poll(&stranger.id)
+        .await
+        .assert_error(403, "access_denied");
+    let stats = app.fake().stats();
+    assert_eq!(
+        stats.logouts,
+        vec![OTHER_USER.to_owned()],
+        "the stranger's token was logged out"
+    );
+    assert_eq!(stats.successful_code_exchanges, 1);
+    driver
+        .poll(&stranger.id)
+        .await
+        .assert_error(404, "not_found");
+
+    let (friend, _) = driver.authorized_session(DEMO_USER).await;
+    let answer = driver.poll(&friend.id).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body["user_id"], DEMO_USER);
+}
+
+#[tokio::test]
+async fn bad_ids_get_a_json_4xx() {
+    let app = spawn_app().await;
+    let driver = app.driver();
+    let token = driver.url("token");
+    let long = "A".repeat(10 * 1024);
+    let valid_but_unknown = shared::session::PollId::generate().expose();
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (app.http.post(token.clone()), 400, "invalid_request"),
+        (
+            app.http.post(token.clone()).form(&[("id", "")]),
+            400,
+            "invalid_request",
+        ),
+        (
+            app.http.post(token.clone()).form(&[("id", long.as_str())]),
+            400,
+            "invalid_request",
+        ),
+        (
+            app.http.post(token.clone()).form(&[("id", "garbage!!")]),
+            400,
+            "invalid_request",
+        ),
+        (
+            app.http.post(token.clone()).form(&[("id", "%00\u{1F600}")]),
+            400,
+            "invalid_request",
+        ),
+        (
+            app.http
+                .post(token.clone())
+                .json(&serde_json::json!({"id": 42})),
+            400,
+            "invalid_request",
+        ),
+        (
+            app.http
+                .post(token.clone())
+                .header("content-type", "application/json")
+                .body("{not json"),
+            400,
+            "invalid_request",
+        ),
+        (
+            app.http.post(token.clone()).body("id=a&id=b"),
+            400,
+            "invalid_request",
+        ),
+        (
+            app.http
+                .post(token.clone())
+                .header("content-type", "text/plain")
+                .body("id=x"),
+            415,
+            "invalid_request",
+        ),
+        (
+            app.http
+                .post(token.clone())
+                .form(&[("id", "x".repeat(20 * 1024))]),
+            413,
+            "invalid_request",
+        ),
+        (app.http.get(token.clone()), 400, "invalid_request"),
+        (
+            app.http.get(format!("{token}?id={long}")),
+            400,
+            "invalid_request",
+        ),
+        (
+            app.http
+                .post(token.clone())
+                .form(&[("id", valid_but_unknown.as_str())]),
+            404,
+            "not_found",
+        ),
+    ];
+    for (request, status, error) in cases {
+        JsonAnswer::read(request.send().await.unwrap())
+            .await
+            .assert_error(status, error);
+    }
+}
+
+#[tokio::test]
+async fn wrong_methods_and_unknown_routes_answer_json() {
+    let app = spawn_app().await;
+    let url = |p: &str| app.driver().url(p);
+    for (method, path) in [
+        ("DELETE", "token"),
+        ("PUT", "new"),
+        ("POST", "callback"),
+        ("PATCH", "healthz"),
+    ] {
+        let response = app
+            .http
+            .request(method.parse().unwrap(), url(path))
+            .send()
+            .await
+            .unwrap();
+        JsonAnswer::read(response)
+            .await
+            .assert_error(405, "method_not_allowed");
+    }
+    for path in ["nope", "token/extra", "callback/other", ".env"] {
+        JsonAnswer::read(app.http.get(url(path)).send().await.unwrap())
+            .await
+            .assert_error(404, "not_found");
+    }
+}
+
+#[tokio::test]
+async fn healthz_says_ok() {
+    let app = spawn_app().await;
+    let response = app
+        .http
+        .get(app.driver().url("healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "ok");
+}

@@ -1,0 +1,169 @@
+//! `monzo-auth-server` as a user runs it: its own process, configured by the environment.
+
+use e2e_tests::*;
+
+/// The server in demo mode on a free port, with the memory store.
+pub fn demo_server() -> ServerProcess {
+    ServerProcess::start(
+        &[
+            ("LISTEN_ADDR", "127.0.0.1:0".into()),
+            ("STORE", "memory".into()),
+        ],
+        &["--demo"],
+    )
+}
+
+/// Runs the server expecting it to refuse to start; returns its stderr.
+fn refused_start(env: &[(&str, &str)]) -> String {
+    let output = clean_command(&workspace_binary("monzo-auth-server"))
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run monzo-auth-server");
+    assert!(!output.status.success(), "started despite {env:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line, not: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn a_bad_setting_stops_the_server_with_one_line_naming_it() {
+    let secret = new_client_secret();
+    let base = [
+        ("MONZO_CLIENT_ID", "oauth2client_x"),
+        ("MONZO_CLIENT_SECRET", secret.as_str()),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("STORE", "memory"),
+    ];
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    // (variables to drop from the base, variables to set on top, the variable blamed)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (vec!["MONZO_CLIENT_ID"], vec![], "MONZO_CLIENT_ID"),
+        (vec!["MONZO_CLIENT_SECRET"], vec![], "MONZO_CLIENT_SECRET"),
+        (vec![], vec![("RETURN_URL", "callback")], "RETURN_URL"),
+        (
+            vec![],
+            vec![("MONZO_AUTH_URL", "auth.monzo.com")],
+            "MONZO_AUTH_URL",
+        ),
+        (vec![], vec![("STORE", "redis://x")], "STORE"),
+        (
+            vec![],
+            vec![("STORE", "sqlite:/nonexistent/dir/s.db")],
+            "STORE",
+        ),
+        (vec![], vec![("LISTEN_ADDR", "everywhere")], "LISTEN_ADDR"),
+        (
+            vec![],
+            vec![("LISTEN_ADDR", taken_addr.as_str())],
+            "LISTEN_ADDR",
+        ),
+        (
+            vec![],
+            vec![("SESSION_TTL_SECS", "ten")],
+            "SESSION_TTL_SECS",
+        ),
+        (
+            vec![],
+            vec![("POLL_INTERVAL_SECS", "99999")],
+            "POLL_INTERVAL_SECS",
+        ),
+        (vec![], vec![("ALLOWED_USER_IDS", ",")], "ALLOWED_USER_IDS"),
+        (
+            vec![],
+            vec![("MONZO_CLIENT_SECRET_KMS", "AQICAHh")],
+            "MONZO_CLIENT_SECRET",
+        ),
+        (
+            vec!["MONZO_CLIENT_SECRET"],
+            vec![("MONZO_CLIENT_SECRET_KMS", "AQICAHh")],
+            "MONZO_CLIENT_SECRET_KMS",
+        ),
+    ];
+    for (drop, set, variable) in cases {
+        let mut env: Vec<(&str, &str)> = base
+            .iter()
+            .copied()
+            .filter(|(k, _)| !drop.contains(k))
+            .collect();
+        env.retain(|(k, _)| !set.iter().any(|(s, _)| s == k));
+        env.extend(set);
+        let line = refused_start(&env);
+        assert!(
+            line.contains(&format!("{variable}:")),
+            "{variable} not named in: {line}"
+        );
+        assert!(!line.contains(&secret), "the secret leaked: {line}");
+    }
+    drop(taken);
+}
+
+#[test]
+fn sigterm_and_ctrl_c_shut_down_cleanly() {
+    for signal in ["TERM", "INT"] {
+        let server = demo_server();
+        let (code, _, stderr) = server.stop_with(signal);
+        assert_eq!(code, Some(0), "SIG{signal}: {stderr}");
+        assert!(stderr.contains("shut down"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn demo_mode_walks_the_whole_flow_against_its_stand_in() {
+    let server = demo_server();
+    let banner = server.stdout.lock().unwrap().clone();
+    assert!(
+        banner.contains("demo") && banner.contains("stand-in"),
+        "{banner}"
+    );
+    let driver = server.driver();
+    let (started, _) = driver.authorized_session(DEMO_USER).await;
+    let answer = driver.poll(&started.id).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["user_id"], DEMO_USER);
+    let banner = server.stdout.lock().unwrap().clone();
+    assert!(
+        banner.contains(&format!("Open {}", server.base)),
+        "{banner}"
+    );
+}
+
+#[tokio::test]
+async fn a_session_authorized_before_a_restart_is_redeemed_after_it() {
+    let fake = start_fake_monzo().await;
+    let secret = new_client_secret();
+    let dir = tempfile::tempdir().unwrap();
+    let env = |return_url: Option<String>| {
+        let mut env = vec![
+            ("MONZO_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("MONZO_CLIENT_SECRET", secret.clone()),
+            ("MONZO_AUTH_URL", fake.auth_url.to_string()),
+            ("MONZO_API_URL", fake.api_url.to_string()),
+            ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+            (
+                "STORE",
+                format!("sqlite:{}", dir.path().join("sessions.db").display()),
+            ),
+        ];
+        env.extend(return_url.map(|url| ("RETURN_URL", url)));
+        env
+    };
+    let first = ServerProcess::start(&env(None), &[]);
+    let return_url = first.return_url();
+    register_client(&fake.monzo, &secret, &return_url, true);
+    let (started, _) = first.driver().authorized_session(DEMO_USER).await;
+    let (code, _, _) = first.stop_with("TERM");
+    assert_eq!(code, Some(0));
+
+    // Same file, a new process (on another port, but the registered return URL is the same).
+    let second = ServerProcess::start(&env(Some(return_url.to_string())), &[]);
+    let answer = second.driver().poll(&started.id).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["user_id"], DEMO_USER);
+}

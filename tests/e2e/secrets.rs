@@ -1,0 +1,144 @@
+//! Secrets stay secret: with every crate logging at debug, no log line holds a client secret,
+//! token, refresh token, code, state or poll id, and the SQLite file and its WAL hold neither
+//! a poll id nor a code in any common encoding.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use e2e_tests::*;
+use fake_monzo::Failure;
+
+/// The ways a secret's bytes could be written down.
+fn encodings(secret: &str) -> Vec<String> {
+    let mut forms = vec![secret.to_owned()];
+    let raw_bytes = URL_SAFE_NO_PAD.decode(secret).ok();
+    for bytes in [Some(secret.as_bytes().to_vec()), raw_bytes]
+        .into_iter()
+        .flatten()
+    {
+        forms.push(STANDARD.encode(&bytes));
+        forms.push(URL_SAFE_NO_PAD.encode(&bytes));
+        forms.push(bytes.iter().map(|b| format!("{b:02x}")).collect());
+        forms.push(bytes.iter().map(|b| format!("{b:02X}")).collect());
+    }
+    forms
+}
+
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.len() <= haystack.len() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Asserts that none of `secrets` (named, for the message) appears in `haystack` in any form;
+/// binary decodings of 32-byte ids are checked as raw bytes too.
+fn assert_absent(where_: &str, haystack: &[u8], secrets: &[(&str, String)]) {
+    for (name, secret) in secrets {
+        for form in encodings(secret) {
+            assert!(
+                !contains_bytes(haystack, form.as_bytes()),
+                "{name} found in {where_}"
+            );
+        }
+        if let Ok(bytes) = URL_SAFE_NO_PAD.decode(secret) {
+            assert!(
+                !contains_bytes(haystack, &bytes),
+                "{name} (raw bytes) found in {where_}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn logs_and_the_sqlite_file_hold_no_secret() {
+    let fake = start_fake_monzo().await;
+    let client_secret = new_client_secret();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sessions.db");
+    let server = ServerProcess::start(
+        &[
+            ("RUST_LOG", "debug".into()),
+            ("MONZO_CLIENT_ID", CLIENT_ID.into()),
+            ("MONZO_CLIENT_SECRET", client_secret.clone()),
+            ("MONZO_AUTH_URL", fake.auth_url.to_string()),
+            ("MONZO_API_URL", fake.api_url.to_string()),
+            ("LISTEN_ADDR", "127.0.0.1:0".into()),
+            ("STORE", format!("sqlite:{}", db.display())),
+            ("ALLOWED_USER_IDS", DEMO_USER.into()),
+        ],
+        &[],
+    );
+    register_client(&fake.monzo, &client_secret, &server.return_url(), true);
+    let driver = server.driver();
+    let mut secrets: Vec<(&str, String)> = vec![("client secret", client_secret.clone())];
+
+    // A login that succeeds after one transient failure, redeemed through the old GET form
+    // (the id in a URL).
+    let (started, code) = driver.authorized_session(DEMO_USER).await;
+    let mut stored = std::fs::read(&db).unwrap();
+    stored.extend(std::fs::read(dir.path().join("sessions.db-wal")).unwrap_or_default());
+    assert_absent(
+        "the SQLite file or its WAL",
+        &stored,
+        &[("poll id", started.id.clone()), ("code", code.clone())],
+    );
+    fake.monzo.fail_next(1, Failure::Status(503));
+    assert_eq!(driver.poll(&started.id).await.status, 502);
+    let mut url = driver.url("token");
+    url.query_pairs_mut().append_pair("id", &started.id);
+    let answer = JsonAnswer::read(driver.http.get(url).send().await.unwrap()).await;
+    assert_eq!(answer.status, 200);
+    secrets.extend([
+        ("poll id", started.id.clone()),
+        ("state", started.state()),
+        ("code", code),
+        (
+            "access token",
+            answer.body["token"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "refresh token",
+            answer.body["refresh_token"].as_str().unwrap().to_owned(),
+        ),
+    ]);
+
+    // A denial, a stranger refused by ALLOWED_USER_IDS, a code Monzo rejects, a replayed
+    // callback, and a poll for a session that does not exist.
+    let denied = driver.start().await;
+    let redirect = driver
+        .at_monzo(&denied.login_url, DEMO_USER, Decision::Deny)
+        .await;
+    driver.callback(&redirect.callback_url).await;
+    assert_eq!(driver.poll(&denied.id).await.status, 403);
+    let (stranger, stranger_code) = driver.authorized_session(OTHER_USER).await;
+    assert_eq!(driver.poll(&stranger.id).await.status, 403);
+    let (rejected, rejected_code) = driver.authorized_session(DEMO_USER).await;
+    fake.monzo.fail_next(1, Failure::Status(401));
+    assert_eq!(driver.poll(&rejected.id).await.status, 400);
+    let replay = driver.start().await;
+    let redirect = driver
+        .at_monzo(&replay.login_url, DEMO_USER, Decision::Approve)
+        .await;
+    driver.callback(&redirect.callback_url).await;
+    assert_eq!(driver.callback(&redirect.callback_url).await.status(), 400);
+    let unknown = shared::session::PollId::generate().expose();
+    assert_eq!(driver.poll(&unknown).await.status, 404);
+    secrets.extend([
+        ("denied poll id", denied.id.clone()),
+        ("denied state", denied.state()),
+        ("stranger poll id", stranger.id.clone()),
+        ("stranger code", stranger_code),
+        ("rejected poll id", rejected.id.clone()),
+        ("rejected code", rejected_code),
+        ("replayed code", redirect.code.clone().unwrap()),
+        ("replayed state", replay.state()),
+        ("unknown poll id", unknown),
+    ]);
+
+    let (exit, stdout, stderr) = server.stop_with("TERM");
+    assert_eq!(exit, Some(0));
+    assert!(
+        stderr.contains("monzo_auth::access"),
+        "access log missing; RUST_LOG had no effect?"
+    );
+    assert!(stderr.contains("DEBUG"), "debug logging was not on");
+    let logs = format!("{stdout}\n{stderr}");
+    assert_absent("the server's logs", logs.as_bytes(), &secrets);
+}

@@ -1,0 +1,514 @@
+//! Helpers for monzo-auth's end-to-end tests: start the service (in-process or as its real
+//! binary) against fake-monzo on loopback, and walk a person through Monzo's login over HTTP.
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fake_monzo::{ClientRegistration, FakeMonzo, FakeMonzoConfig, RunningFakeMonzo};
+use serde_json::Value;
+use shared::app::{self, MonzoEndpoint};
+use shared::config::{Config, Mode};
+use shared::secret::PlainSecret;
+use shared::store::SessionStore;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use url::Url;
+
+pub const CLIENT_ID: &str = "oauth2client_00009test";
+pub const DEMO_USER: &str = "user_0000demo";
+pub const OTHER_USER: &str = "user_0000other";
+
+/// A random client secret, so a leak of it is unmistakable in a log.
+pub fn new_client_secret() -> String {
+    format!("mnzconf.{}", shared::session::random_token::<24>())
+}
+
+/// An HTTP client that never follows redirects (each hop is checked by hand) and gives up
+/// instead of hanging a test.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("reqwest client")
+}
+
+/// Starts fake-monzo on loopback with the default users and no client yet.
+pub async fn start_fake_monzo() -> RunningFakeMonzo {
+    FakeMonzo::start_on_loopback(FakeMonzoConfig::default())
+        .await
+        .expect("fake-monzo starts")
+}
+
+/// Registers our test client with fake-monzo for `redirect_uri`.
+pub fn register_client(monzo: &FakeMonzo, secret: &str, redirect_uri: &Url, confidential: bool) {
+    monzo.register_client(ClientRegistration {
+        client_id: CLIENT_ID.into(),
+        client_secret: secret.into(),
+        redirect_uri: redirect_uri.to_string(),
+        confidential,
+    });
+}
+
+/// How to start an in-process app.
+pub struct AppOptions {
+    /// Extra settings, by their environment names (`SESSION_TTL_SECS`, `ALLOWED_USER_IDS`, ...).
+    pub env: Vec<(&'static str, String)>,
+    /// `None`: the memory store.
+    pub store: Option<Arc<dyn SessionStore>>,
+    pub confidential_client: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            env: Vec::new(),
+            store: None,
+            confidential_client: true,
+        }
+    }
+}
+
+impl AppOptions {
+    pub fn env(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.env.push((name, value.into()));
+        self
+    }
+}
+
+/// The service running in this process on 127.0.0.1:0, with its own fake-monzo.
+pub struct TestApp {
+    pub base: Url,
+    pub return_url: Url,
+    pub monzo: RunningFakeMonzo,
+    pub store: Arc<dyn SessionStore>,
+    pub client_secret: String,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    let monzo = start_fake_monzo().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let return_url = app::local_return_url(addr);
+    let client_secret = new_client_secret();
+    register_client(
+        &monzo.monzo,
+        &client_secret,
+        &return_url,
+        options.confidential_client,
+    );
+
+    let mut vars: HashMap<&str, String> = HashMap::from([
+        ("MONZO_CLIENT_ID", CLIENT_ID.to_owned()),
+        ("MONZO_CLIENT_SECRET", client_secret.clone()),
+        ("MONZO_AUTH_URL", monzo.auth_url.to_string()),
+        ("MONZO_API_URL", monzo.api_url.to_string()),
+        ("STORE", "memory".to_owned()),
+        ("POLL_INTERVAL_SECS", "1".to_owned()),
+    ]);
+    vars.extend(options.env);
+    let config = Config::from_lookup(Mode::Real, |name| vars.get(name).cloned()).expect("config");
+    let store = match options.store {
+        Some(store) => store,
+        None => app::open_store(&config.store).expect("store"),
+    };
+    let endpoint = MonzoEndpoint {
+        client_id: CLIENT_ID.into(),
+        secret: Arc::new(PlainSecret::new(client_secret.clone().into())),
+        auth_url: config.monzo_auth_url.clone(),
+        api_url: config.monzo_api_url.clone(),
+    };
+    let router = app::local_service(
+        &config,
+        Arc::clone(&store),
+        endpoint,
+        return_url.clone(),
+        false,
+    )
+    .expect("app");
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app::serve(listener, router, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base: Url::parse(&format!("http://{addr}/")).unwrap(),
+        return_url,
+        monzo,
+        store,
+        client_secret,
+        http: http_client(),
+        shutdown: Some(tx),
+    }
+}
+
+/// The answer to `/new`.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub id: String,
+    pub login_url: Url,
+    pub body: Value,
+}
+
+impl Started {
+    pub fn state(&self) -> String {
+        query_param(&self.login_url, "state").expect("login_url has a state")
+    }
+}
+
+/// Where Monzo sent the browser back to, and what it carried.
+#[derive(Debug, Clone)]
+pub struct MonzoRedirect {
+    pub callback_url: Url,
+    pub code: Option<String>,
+    pub state: Option<String>,
+}
+
+/// A JSON answer from the service.
+#[derive(Debug)]
+pub struct JsonAnswer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl JsonAnswer {
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| {
+            panic!("HTTP {status} answered with a body that is not JSON: {text:?}")
+        });
+        Self {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    pub fn error(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+
+    /// Asserts the contract's error shape and returns the error code.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(self.error(), code, "body: {}", self.body);
+        let description = self.body["error_description"].as_str().unwrap_or("");
+        assert!(
+            !description.is_empty(),
+            "no error_description: {}",
+            self.body
+        );
+    }
+}
+
+pub fn query_param(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A person's answer on Monzo's login page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+/// Talks to a service at `base` and to the fake-monzo behind it; shared by the in-process app
+/// and the real binary.
+#[derive(Clone)]
+pub struct Driver {
+    pub base: Url,
+    pub http: reqwest::Client,
+}
+
+impl Driver {
+    pub fn url(&self, path: &str) -> Url {
+        self.base.join(path).expect("path")
+    }
+
+    pub async fn start(&self) -> Started {
+        self.start_with(&[]).await
+    }
+
+    pub async fn start_with(&self, form: &[(&str, &str)]) -> Started {
+        let answer = JsonAnswer::read(
+            self.http
+                .post(self.url("new"))
+                .form(form)
+                .send()
+                .await
+                .expect("/new"),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "/new: {}", answer.body);
+        Started {
+            id: answer.body["id"].as_str().expect("id").to_owned(),
+            login_url: answer.body["login_url"]
+                .as_str()
+                .expect("login_url")
+                .parse()
+                .expect("url"),
+            body: answer.body,
+        }
+    }
+
+    /// Does at Monzo what a person does: loads the login page, picks `user`, and clicks a
+    /// button. Returns where Monzo redirects the browser, without following it.
+    pub async fn at_monzo(&self, login_url: &Url, user: &str, decision: Decision) -> MonzoRedirect {
+        let page = self
+            .http
+            .get(login_url.clone())
+            .send()
+            .await
+            .expect("login page");
+        assert_eq!(
+            page.status(),
+            200,
+            "Monzo's login page refused the login URL"
+        );
+        let get = |name| query_param(login_url, name).unwrap_or_default();
+        let decision = match decision {
+            Decision::Approve => "approve",
+            Decision::Deny => "deny",
+        };
+        let response = self
+            .http
+            .post(login_url.join("authorize").expect("authorize"))
+            .form(&[
+                ("client_id", get("client_id")),
+                ("redirect_uri", get("redirect_uri")),
+                ("state", get("state")),
+                ("decision", decision.to_owned()),
+                ("user_id", user.to_owned()),
+            ])
+            .send()
+            .await
+            .expect("authorize");
+        assert_eq!(response.status(), 302, "Monzo did not redirect back");
+        let location: Url = response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .expect("absolute Location");
+        MonzoRedirect {
+            code: query_param(&location, "code"),
+            state: query_param(&location, "state"),
+            callback_url: location,
+        }
+    }
+
+    /// The browser arriving at our callback; redirects are not followed.
+    pub async fn callback(&self, url: &Url) -> reqwest::Response {
+        self.http.get(url.clone()).send().await.expect("callback")
+    }
+
+    /// `/new`, approve at Monzo as `user`, and the callback; returns the session and the code.
+    pub async fn authorized_session(&self, user: &str) -> (Started, String) {
+        let started = self.start().await;
+        let redirect = self
+            .at_monzo(&started.login_url, user, Decision::Approve)
+            .await;
+        let response = self.callback(&redirect.callback_url).await;
+        assert_eq!(
+            response.status(),
+            303,
+            "callback should redirect to the done page"
+        );
+        (started, redirect.code.expect("code"))
+    }
+
+    pub async fn poll(&self, id: &str) -> JsonAnswer {
+        self.poll_with(&[("id", id)]).await
+    }
+
+    pub async fn poll_with(&self, form: &[(&str, &str)]) -> JsonAnswer {
+        JsonAnswer::read(
+            self.http
+                .post(self.url("token"))
+                .form(form)
+                .send()
+                .await
+                .expect("/token"),
+        )
+        .await
+    }
+}
+
+impl TestApp {
+    pub fn driver(&self) -> Driver {
+        Driver {
+            base: self.base.clone(),
+            http: self.http.clone(),
+        }
+    }
+
+    pub fn fake(&self) -> &FakeMonzo {
+        &self.monzo.monzo
+    }
+}
+
+/// Where cargo put this workspace's binaries (next to the test binary's `deps/`).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (`cargo build --workspace --all-targets`, as `make test` does)",
+        path.display()
+    );
+    path
+}
+
+/// `monzo-auth-server` running as its own process, its output captured.
+pub struct ServerProcess {
+    child: Child,
+    pub base: Url,
+    pub stdout: Arc<Mutex<String>>,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+/// Environment every child process gets: nothing from the developer's shell that could point
+/// it somewhere real.
+pub fn clean_command(program: &std::path::Path) -> Command {
+    let mut command = Command::new(program);
+    command.env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        command.env("PATH", path);
+    }
+    command
+}
+
+fn capture(
+    stream: impl std::io::Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+    first_line: Option<std::sync::mpsc::Sender<String>>,
+) {
+    std::thread::spawn(move || {
+        let mut first_line = first_line;
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if let Some(tx) = first_line.take() {
+                let _ = tx.send(line.clone());
+            }
+            let mut all = into.lock().unwrap();
+            all.push_str(&line);
+            all.push('\n');
+        }
+    });
+}
+
+impl ServerProcess {
+    /// Starts the server with exactly `env` (plus PATH) and `args`, and waits for its banner.
+    pub fn start(env: &[(&str, String)], args: &[&str]) -> Self {
+        let mut command = clean_command(&workspace_binary("monzo-auth-server"));
+        command
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn monzo-auth-server");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        capture(child.stdout.take().unwrap(), Arc::clone(&stdout), Some(tx));
+        capture(child.stderr.take().unwrap(), Arc::clone(&stderr), None);
+        let banner = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "no banner from monzo-auth-server; stderr: {}",
+                    stderr.lock().unwrap()
+                );
+            }
+        };
+        let base = banner_base(&banner).unwrap_or_else(|| panic!("unexpected banner: {banner}"));
+        Self {
+            child,
+            base,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn driver(&self) -> Driver {
+        Driver {
+            base: self.base.clone(),
+            http: http_client(),
+        }
+    }
+
+    pub fn return_url(&self) -> Url {
+        self.base.join("callback").unwrap()
+    }
+
+    /// Sends `signal` (e.g. "TERM", "INT") and waits for the exit; returns the exit code.
+    pub fn stop_with(mut self, signal: &str) -> (Option<i32>, String, String) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let code = wait_with_timeout(&mut self.child, Duration::from_secs(20));
+        // Let the capture threads drain what the process wrote last.
+        std::thread::sleep(Duration::from_millis(100));
+        let out = self.stdout.lock().unwrap().clone();
+        let err = self.stderr.lock().unwrap().clone();
+        (code, out, err)
+    }
+}
+
+/// Reads the address out of the server's first line (`... listening on ADDR; ...` or demo's
+/// `... Open URL to walk ...`, which comes second).
+fn banner_base(line: &str) -> Option<Url> {
+    let addr = line.split("listening on ").nth(1)?.split(';').next()?;
+    Url::parse(&format!("http://{addr}/")).ok()
+}
+
+pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<i32> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
