@@ -412,12 +412,15 @@ fn capture(
         let mut first_line = first_line;
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
-            if let Some(tx) = first_line.take() {
-                let _ = tx.send(line.clone());
+            {
+                let mut all = into.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
             }
-            let mut all = into.lock().unwrap();
-            all.push_str(&line);
-            all.push('\n');
+            // Announced only once recorded, so a reader woken by it finds it in the buffer.
+            if let Some(tx) = first_line.take() {
+                let _ = tx.send(line);
+            }
         }
     });
 }

@@ -60,6 +60,7 @@ struct MonzoSide {
 async fn run(args: Args) -> anyhow::Result<()> {
     let mode = if args.demo { Mode::Demo } else { Mode::Real };
     let config = Config::from_env(mode)?;
+    let shutdown = shutdown_signal().context("cannot install the signal handlers")?;
     let store = app::open_store(&config.store)?;
     let listener = TcpListener::bind(config.listen_addr)
         .await
@@ -98,7 +99,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     tracing::info!(addr = %local_addr, demo = args.demo, "serving");
-    app::serve(listener, app, shutdown_signal())
+    app::serve(listener, app, shutdown)
         .await
         .context("the server stopped")?;
     tracing::info!("shut down");
@@ -152,24 +153,25 @@ async fn start_stand_in(return_url: &Url) -> anyhow::Result<MonzoSide> {
     })
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal sent right after the banner is not lost.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+        })
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
