@@ -10,7 +10,8 @@ use axum::response::{Html, IntoResponse, Response};
 use crate::{ClientRegistration, FakeUser};
 
 /// Headers for every auth-side page. The CSP forbids scripts and any
-/// third-party load, only lets forms post back to the fake, and forbids
+/// third-party load, only lets forms post back to the fake (and, on the login page, redirect
+/// on to the client's origin), and forbids
 /// framing (clickjacking of the Approve button). `no-referrer` keeps the
 /// login URL, which carries the state, from leaking; `no-store` keeps it out
 /// of caches.
@@ -96,12 +97,26 @@ pub(crate) fn login(
         redirect = escape(redirect_uri),
         state = escape(state),
     );
-    (
+    let mut response = (
         StatusCode::OK,
         PAGE_HEADERS,
         Html(document("Fake Monzo", &body)),
     )
-        .into_response()
+        .into_response();
+    // Browsers apply form-action to the redirect that follows the form post too, so the
+    // client's origin must be allowed or the person would never get back to the app.
+    let origin = url::Url::parse(redirect_uri)
+        .map(|url| url.origin().ascii_serialization())
+        .unwrap_or_default();
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {origin}; frame-ancestors 'none'"
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
 }
 
 /// An error page. Used instead of redirecting whenever the client or the

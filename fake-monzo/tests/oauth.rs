@@ -93,9 +93,17 @@ async fn login_page_is_a_safe_self_contained_form() {
     let response = fake.login_page(&query).await;
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers().clone();
+    // The form posts here, and the browser follows the redirect on to the client's origin.
+    let redirect_origin = url::Url::parse(REDIRECT)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
     assert_eq!(
         headers["content-security-policy"],
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+        format!(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {redirect_origin}; frame-ancestors 'none'"
+        )
+        .as_str()
     );
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert_eq!(headers["cache-control"], "no-store");

@@ -193,3 +193,28 @@ async fn a_store_outage_is_503_everywhere() {
             .starts_with("text/html")
     );
 }
+
+#[tokio::test]
+async fn a_head_probe_of_the_callback_uses_nothing_up() {
+    let app = spawn_app().await;
+    let driver = app.driver();
+    let started = driver.start().await;
+    let redirect = driver
+        .at_monzo(&started.login_url, DEMO_USER, Decision::Approve)
+        .await;
+    let probe = app
+        .http
+        .head(redirect.callback_url.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 200);
+    driver.poll(&started.id).await;
+    assert_eq!(
+        driver.poll(&started.id).await.status,
+        202,
+        "the probe recorded nothing"
+    );
+    assert_eq!(driver.callback(&redirect.callback_url).await.status(), 303);
+    assert_eq!(driver.poll(&started.id).await.status, 200);
+}

@@ -292,3 +292,20 @@ async fn sqlite_sessions_survive_reopening_the_file() {
         }
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_file_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.create(&pending(NOW).1).await.unwrap();
+    for file in ["sessions.db", "sessions.db-wal"] {
+        let mode = std::fs::metadata(dir.path().join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+}

@@ -35,7 +35,9 @@ pub fn new_routes() -> Router<AppState> {
 /// `GET /callback` and the pages it redirects to: the `callback` function.
 pub fn callback_routes() -> Router<AppState> {
     Router::new()
-        .route("/callback", get(callback))
+        // Link checkers and previews probe with HEAD; only a real navigation (GET) may use up
+        // a state, so HEAD gets the headers and touches nothing.
+        .route("/callback", get(callback).head(callback_probe))
         .route("/callback/done", get(|| async { pages::logged_in() }))
         .route("/callback/denied", get(|| async { pages::denied() }))
 }
@@ -172,6 +174,12 @@ async fn poll_token(
             .into_response())
         }
     }
+}
+
+async fn callback_probe() -> Response {
+    let mut response = StatusCode::OK.into_response();
+    pages::browser_headers(response.headers_mut(), pages::plain_csp());
+    response
 }
 
 async fn callback(State(flow): State<AppState>, params: Result<Params, ParamsError>) -> Response {

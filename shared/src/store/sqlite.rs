@@ -45,6 +45,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private(path).map_err(StoreError::unavailable)?;
         let conn = Connection::open(path).map_err(StoreError::unavailable)?;
         Self::prepare(conn)
     }
@@ -93,6 +94,20 @@ impl SqliteStore {
         })
         .await
         .map_err(StoreError::unavailable)?
+    }
+}
+
+/// Creates the database file readable by its owner only, if it does not exist yet. SQLite
+/// gives the `-wal` and `-shm` files the same permissions.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
     }
 }
 
