@@ -65,6 +65,7 @@ const DEMO_SCRIPT: &str = r#"
         $("refresh").textContent = poll.body.refresh_token ? "yes (" + mask(poll.body.refresh_token) + ")" : "no";
         $("step-token").hidden = false;
         say("Done: the token arrived. Your app would have it now.");
+        $("start").disabled = false;
         return;
       }
       say("The login ended: " + (poll.body.error_description || ("HTTP " + poll.status)));
