@@ -125,10 +125,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         ("POLL_INTERVAL_SECS", "1".to_owned()),
     ]);
     vars.extend(options.env);
-    let config = Config::from_lookup(Mode::Real, |name| vars.get(name).cloned()).expect("config");
+    let config = Config::from_lookup(Mode::Local, |name| vars.get(name).cloned()).expect("config");
     let store = match options.store {
         Some(store) => store,
-        None => app::open_store(&config.store).expect("store"),
+        None => app::open_store(&config.store, None).expect("store"),
     };
     let endpoint = MonzoEndpoint {
         client_id: CLIENT_ID.into(),

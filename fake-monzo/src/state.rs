@@ -237,10 +237,10 @@ impl State {
             .map(|access| access.grant)
             .collect();
         for id in live {
-            if let Some(grant) = self.grants.get_mut(&id) {
-                if grant.user_id == user_id {
-                    grant.sca_approved = true;
-                }
+            if let Some(grant) = self.grants.get_mut(&id)
+                && grant.user_id == user_id
+            {
+                grant.sca_approved = true;
             }
         }
     }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
-use shared::config::{Config, Mode, SecretSetting};
-use shared::secret::{ClientSecretSource, PlainSecret};
+use shared::config::{Config, Mode};
+use shared::secret::PlainSecret;
 use shared::{app, session};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -58,10 +58,16 @@ struct MonzoSide {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let mode = if args.demo { Mode::Demo } else { Mode::Real };
+    let mode = if args.demo { Mode::Demo } else { Mode::Local };
     let config = Config::from_env(mode)?;
     let shutdown = shutdown_signal().context("cannot install the signal handlers")?;
-    let store = app::open_store(&config.store)?;
+    // Only a DynamoDB store or a KMS-encrypted secret makes the server talk to AWS.
+    let aws = if app::needs_aws(&config) {
+        Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    } else {
+        None
+    };
+    let store = app::open_store(&config.store, aws.as_ref())?;
     let listener = TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("LISTEN_ADDR: cannot listen on {}", config.listen_addr))?;
@@ -74,7 +80,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let monzo = if args.demo {
         start_stand_in(&return_url).await?
     } else {
-        real_monzo(&config)?
+        real_monzo(&config, aws.as_ref()).await?
     };
     let stand_in_url = monzo.endpoint.auth_url.clone();
     let app = app::local_service(
@@ -106,20 +112,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn real_monzo(config: &Config) -> anyhow::Result<MonzoSide> {
-    let credentials = config
-        .credentials
-        .as_ref()
+async fn real_monzo(
+    config: &Config,
+    aws: Option<&aws_config::SdkConfig>,
+) -> anyhow::Result<MonzoSide> {
+    let client_id = config
+        .client_id
+        .clone()
         .context("MONZO_CLIENT_ID: is not set")?;
-    let secret: Arc<dyn ClientSecretSource> = match &credentials.secret {
-        SecretSetting::Plain(secret) => Arc::new(PlainSecret::new(secret.clone())),
-        SecretSetting::Kms(_) => anyhow::bail!(
-            "MONZO_CLIENT_SECRET_KMS: is for the Lambda functions; the local server takes MONZO_CLIENT_SECRET"
-        ),
-    };
+    let secret = app::secret_source(config.client_secret.as_ref(), aws).await?;
     Ok(MonzoSide {
         endpoint: app::MonzoEndpoint {
-            client_id: credentials.client_id.clone(),
+            client_id,
             secret,
             auth_url: config.monzo_auth_url.clone(),
             api_url: config.monzo_api_url.clone(),

@@ -8,15 +8,27 @@ use axum::Router;
 use tokio::net::TcpListener;
 use url::Url;
 
-use crate::config::{Config, ConfigError, StoreSpec};
+use aws_config::SdkConfig;
+
+use crate::config::{Config, ConfigError, SecretSetting, StoreSpec};
 use crate::flow::{Flow, FlowSettings};
 use crate::http::{self, AppState};
 use crate::monzo::{MonzoClient, MonzoSettings};
-use crate::secret::ClientSecretSource;
-use crate::store::{MemoryStore, SessionStore, SqliteStore};
+use crate::secret::{ClientSecretSource, KmsSecret, NoSecret, PlainSecret};
+use crate::store::{DynamoDbStore, MemoryStore, SessionStore, SqliteStore};
 
-/// Opens the store `STORE` names. DynamoDB is opened by the AWS-aware callers.
-pub fn open_store(spec: &StoreSpec) -> Result<Arc<dyn SessionStore>, ConfigError> {
+/// Whether this configuration talks to AWS (a DynamoDB store or a KMS-encrypted secret), so the
+/// caller knows to load the SDK's configuration.
+pub fn needs_aws(config: &Config) -> bool {
+    matches!(config.store, StoreSpec::DynamoDb { .. })
+        || matches!(config.client_secret, Some(SecretSetting::Kms(_)))
+}
+
+/// Opens the store `STORE` (or, on Lambda, `TABLE_NAME`) names. `aws` is required for DynamoDB.
+pub fn open_store(
+    spec: &StoreSpec,
+    aws: Option<&SdkConfig>,
+) -> Result<Arc<dyn SessionStore>, ConfigError> {
     match spec {
         StoreSpec::Memory => Ok(Arc::new(MemoryStore::new())),
         StoreSpec::Sqlite(path) => SqliteStore::open(path)
@@ -29,10 +41,39 @@ pub fn open_store(spec: &StoreSpec) -> Result<Arc<dyn SessionStore>, ConfigError
                     http::error::ErrorChain(&err)
                 ),
             }),
-        StoreSpec::DynamoDb { .. } => Err(ConfigError {
-            variable: "STORE",
-            problem: "dynamodb: is not supported by this build".into(),
-        }),
+        StoreSpec::DynamoDb { table } => {
+            let aws = aws.ok_or_else(|| ConfigError {
+                variable: "STORE",
+                problem: "dynamodb: needs the AWS configuration, which was not loaded".into(),
+            })?;
+            Ok(Arc::new(DynamoDbStore::new(
+                aws_sdk_dynamodb::Client::new(aws),
+                table,
+            )))
+        }
+    }
+}
+
+/// The client secret's source for a setting: as given, or KMS ciphertext to decrypt (one attempt
+/// is made now, so a cold start pays for it rather than the first poll). `None` (the functions
+/// that never exchange codes) refuses.
+pub async fn secret_source(
+    setting: Option<&SecretSetting>,
+    aws: Option<&SdkConfig>,
+) -> Result<Arc<dyn ClientSecretSource>, ConfigError> {
+    match setting {
+        None => Ok(Arc::new(NoSecret)),
+        Some(SecretSetting::Plain(secret)) => Ok(Arc::new(PlainSecret::new(secret.clone()))),
+        Some(SecretSetting::Kms(ciphertext)) => {
+            let aws = aws.ok_or_else(|| ConfigError {
+                variable: "MONZO_CLIENT_SECRET_KMS",
+                problem: "needs the AWS configuration, which was not loaded".into(),
+            })?;
+            let secret = KmsSecret::new(aws_sdk_kms::Client::new(aws), ciphertext.clone());
+            // A failure is logged inside and retried on later calls.
+            let _ = secret.client_secret().await;
+            Ok(Arc::new(secret))
+        }
     }
 }
 

@@ -40,29 +40,52 @@ pub enum StoreSpec {
 #[derive(Debug, Clone)]
 pub enum SecretSetting {
     Plain(SecretString),
-    /// Base64 KMS ciphertext, decrypted at start-up.
-    Kms(String),
+    /// KMS ciphertext (given in base64), decrypted at start-up.
+    Kms(Vec<u8>),
 }
 
-/// The OAuth client registered at Monzo. Absent in demo mode, which brings its own.
-#[derive(Debug, Clone)]
-pub struct ClientCredentials {
-    pub client_id: String,
-    pub secret: SecretSetting,
+/// One of the three Lambda functions; each needs a different part of the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LambdaFunction {
+    /// `/new`: builds login URLs, so needs the client id; never the secret.
+    New,
+    /// `/callback`: only the store.
+    Callback,
+    /// `/token`: exchanges codes, so needs the client id and the secret.
+    Token,
 }
 
-/// Whether the real Monzo client is required.
+/// Where the configuration is read, which decides what is required.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// `MONZO_CLIENT_ID` and a secret are required.
-    Real,
-    /// The built-in stand-in supplies the client; Monzo settings are not read.
+    /// The local server: `MONZO_CLIENT_ID` and a secret are required.
+    Local,
+    /// The local server with the built-in stand-in, which supplies the client.
     Demo,
+    /// A Lambda function: the store follows `TABLE_NAME`, and only the token function needs the
+    /// secret.
+    Lambda(LambdaFunction),
+}
+
+impl Mode {
+    fn needs_client_id(self) -> bool {
+        matches!(
+            self,
+            Mode::Local | Mode::Lambda(LambdaFunction::New | LambdaFunction::Token)
+        )
+    }
+
+    fn needs_secret(self) -> bool {
+        matches!(self, Mode::Local | Mode::Lambda(LambdaFunction::Token))
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub credentials: Option<ClientCredentials>,
+    /// The OAuth client id registered at Monzo; `None` where the mode does not need it.
+    pub client_id: Option<String>,
+    /// The client secret; `None` where the mode does not need it.
+    pub client_secret: Option<SecretSetting>,
     /// The registered `/callback` URL; `None` means "derive it" (from the listener locally, from
     /// the request on Lambda).
     pub return_url: Option<Url>,
@@ -94,12 +117,27 @@ impl Config {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|value| !value.is_empty());
-        let credentials = match mode {
-            Mode::Demo => None,
-            Mode::Real => Some(read_credentials(&get)?),
+        let store = match mode {
+            Mode::Lambda(_) => StoreSpec::DynamoDb {
+                table: get("TABLE_NAME")
+                    .filter(|table| is_table_name(table))
+                    .ok_or_else(|| {
+                        ConfigError::new("TABLE_NAME", "must name the DynamoDB sessions table")
+                    })?,
+            },
+            _ => parse_store(&get("STORE").unwrap_or_else(|| DEFAULT_STORE.into()))?,
         };
         Ok(Self {
-            credentials,
+            client_id: if mode.needs_client_id() {
+                Some(read_client_id(&get)?)
+            } else {
+                None
+            },
+            client_secret: if mode.needs_secret() {
+                Some(read_secret(&get)?)
+            } else {
+                None
+            },
             return_url: get("RETURN_URL")
                 .map(|v| parse_http_url("RETURN_URL", &v))
                 .transpose()?,
@@ -115,7 +153,7 @@ impl Config {
                 &get("MONZO_API_URL").unwrap_or_else(|| DEFAULT_MONZO_API_URL.into()),
             )?,
             monzo_timeout: read_secs(&get, "MONZO_TIMEOUT_SECS", 10, 1..=120)?,
-            store: parse_store(&get("STORE").unwrap_or_else(|| DEFAULT_STORE.into()))?,
+            store,
             listen_addr: get("LISTEN_ADDR")
                 .unwrap_or_else(|| DEFAULT_LISTEN_ADDR.into())
                 .parse()
@@ -134,9 +172,7 @@ impl Config {
     }
 }
 
-fn read_credentials(
-    get: &impl Fn(&str) -> Option<String>,
-) -> Result<ClientCredentials, ConfigError> {
+fn read_client_id(get: &impl Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     let client_id = get("MONZO_CLIENT_ID").ok_or_else(|| {
         ConfigError::new(
             "MONZO_CLIENT_ID",
@@ -149,23 +185,32 @@ fn read_credentials(
             "contains white space or control characters",
         ));
     }
-    let secret = match (get("MONZO_CLIENT_SECRET"), get("MONZO_CLIENT_SECRET_KMS")) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::new(
-                "MONZO_CLIENT_SECRET",
-                "is set together with MONZO_CLIENT_SECRET_KMS; set only one",
-            ));
+    Ok(client_id)
+}
+
+fn read_secret(get: &impl Fn(&str) -> Option<String>) -> Result<SecretSetting, ConfigError> {
+    match (get("MONZO_CLIENT_SECRET"), get("MONZO_CLIENT_SECRET_KMS")) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "MONZO_CLIENT_SECRET",
+            "is set together with MONZO_CLIENT_SECRET_KMS; set only one",
+        )),
+        (Some(plain), None) => Ok(SecretSetting::Plain(plain.into())),
+        (None, Some(ciphertext)) => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(ciphertext.trim())
+                .ok()
+                .filter(|bytes| !bytes.is_empty())
+                .map(SecretSetting::Kms)
+                .ok_or_else(|| {
+                    ConfigError::new("MONZO_CLIENT_SECRET_KMS", "is not base64 KMS ciphertext")
+                })
         }
-        (Some(plain), None) => SecretSetting::Plain(plain.into()),
-        (None, Some(ciphertext)) => SecretSetting::Kms(ciphertext),
-        (None, None) => {
-            return Err(ConfigError::new(
-                "MONZO_CLIENT_SECRET",
-                "is not set (set it to your Monzo OAuth client secret)",
-            ));
-        }
-    };
-    Ok(ClientCredentials { client_id, secret })
+        (None, None) => Err(ConfigError::new(
+            "MONZO_CLIENT_SECRET",
+            "is not set (set it to your Monzo OAuth client secret, or MONZO_CLIENT_SECRET_KMS to its KMS ciphertext)",
+        )),
+    }
 }
 
 fn parse_http_url(variable: &'static str, value: &str) -> Result<Url, ConfigError> {
@@ -267,7 +312,7 @@ mod tests {
 
     #[test]
     fn defaults_follow_the_design() {
-        let config = read(Mode::Real, REAL).unwrap();
+        let config = read(Mode::Local, REAL).unwrap();
         assert_eq!(config.listen_addr, "127.0.0.1:3000".parse().unwrap());
         assert_eq!(config.store, StoreSpec::Sqlite("monzo-auth.db".into()));
         assert_eq!(config.session_ttl, Duration::from_secs(600));
@@ -280,7 +325,7 @@ mod tests {
     #[test]
     fn demo_mode_needs_no_client() {
         let config = read(Mode::Demo, &[]).unwrap();
-        assert!(config.credentials.is_none());
+        assert!(config.client_id.is_none() && config.client_secret.is_none());
     }
 
     #[test]
@@ -317,12 +362,42 @@ mod tests {
                 .filter(|(k, _)| !drop.contains(k))
                 .collect();
             vars.extend_from_slice(set);
-            let err = read(Mode::Real, &vars).unwrap_err();
+            let err = read(Mode::Local, &vars).unwrap_err();
             assert_eq!(err.variable, *variable, "{set:?}");
             let line = err.to_string();
             assert!(line.starts_with(variable), "{line}");
             assert!(!line.contains("s3cr3t") && !line.contains('\n'), "{line}");
         }
+    }
+
+    #[test]
+    fn each_lambda_function_reads_what_it_needs() {
+        let lambda = |f, vars: &[(&str, &str)]| read(Mode::Lambda(f), vars);
+        let table = ("TABLE_NAME", "monzo-auth-sessions");
+        let callback = lambda(LambdaFunction::Callback, &[table]).unwrap();
+        assert_eq!(
+            callback.store,
+            StoreSpec::DynamoDb {
+                table: "monzo-auth-sessions".into()
+            }
+        );
+        assert!(callback.client_id.is_none() && callback.client_secret.is_none());
+        let new = lambda(LambdaFunction::New, &[table, ("MONZO_CLIENT_ID", "c")]).unwrap();
+        assert!(new.client_secret.is_none(), "new never sees the secret");
+        let token = lambda(
+            LambdaFunction::Token,
+            &[
+                table,
+                ("MONZO_CLIENT_ID", "c"),
+                ("MONZO_CLIENT_SECRET_KMS", "AQID"),
+            ],
+        )
+        .unwrap();
+        assert!(matches!(token.client_secret, Some(SecretSetting::Kms(_))));
+        let err = lambda(LambdaFunction::Token, &[table, ("MONZO_CLIENT_ID", "c")]).unwrap_err();
+        assert_eq!(err.variable, "MONZO_CLIENT_SECRET");
+        let err = lambda(LambdaFunction::Callback, &[("STORE", "memory")]).unwrap_err();
+        assert_eq!(err.variable, "TABLE_NAME");
     }
 
     #[test]

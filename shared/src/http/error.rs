@@ -71,7 +71,7 @@ impl ApiError {
         )
     }
 
-    fn temporarily_unavailable() -> Self {
+    pub fn temporarily_unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "temporarily_unavailable",

@@ -27,6 +27,12 @@ use params::{Params, ParamsError};
 /// What every handler shares.
 pub type AppState = Arc<Flow>;
 
+/// The `/callback` URL as the host worked it out for this request, when `RETURN_URL` is not
+/// configured (a Lambda function derives it from API Gateway's request context). Inserted into
+/// the request's extensions by the host; `/new` records it in the session.
+#[derive(Clone, Debug)]
+pub struct RequestReturnUrl(pub url::Url);
+
 /// `GET|POST /new`: the `new` function.
 pub fn new_routes() -> Router<AppState> {
     Router::new().route("/new", get(new_session).post(new_session))
@@ -89,6 +95,7 @@ struct NewSessionBody {
 
 async fn new_session(
     State(flow): State<AppState>,
+    derived: Option<axum::Extension<RequestReturnUrl>>,
     params: Result<Params, ParamsError>,
 ) -> Result<Json<NewSessionBody>, ApiError> {
     let params = params?;
@@ -113,7 +120,9 @@ async fn new_session(
             ));
         }
     };
-    let started = flow.start(code_challenge, None).await?;
+    let started = flow
+        .start(code_challenge, derived.map(|axum::Extension(url)| url.0))
+        .await?;
     Ok(Json(NewSessionBody {
         id: started.id.expose(),
         login_url: started.login_url.into(),

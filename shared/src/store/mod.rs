@@ -2,9 +2,10 @@
 //!
 //! Every write is conditional, so that the store (not process memory) decides races: on Lambda
 //! each instance has its own memory, and the local server may run several requests at once.
-//! Implementations: [`sqlite`] (the embedded default), [`memory`] (tests, throwaway runs); the
-//! same conformance suite (in `tests/`) runs against each.
+//! Implementations: [`sqlite`] (the embedded default), [`dynamodb`] (the AWS shape), [`memory`]
+//! (tests, throwaway runs); the same conformance suite (in `tests/`) runs against each.
 
+pub mod dynamodb;
 pub mod memory;
 pub mod sqlite;
 
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 
 use crate::session::{Lease, Session, State};
 
+pub use dynamodb::DynamoDbStore;
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 

@@ -1,0 +1,199 @@
+//! What monzo-auth's three Lambda functions share: tracing, and building a function's app once
+//! per cold start from its environment.
+//!
+//! A function never crashes on a bad setting (API Gateway would answer a bare 502): it logs one
+//! line naming the setting and answers every request 503 `temporarily_unavailable` in the
+//! contract's JSON shape. The token function also answers 503 while its KMS-encrypted secret
+//! cannot be decrypted, and recovers on its own once KMS does.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use lambda_http::request::RequestContext;
+use shared::app;
+use shared::config::{Config, ConfigError, LambdaFunction, Mode};
+use shared::flow::Flow;
+use shared::http::error::ApiError;
+use shared::http::{self, RequestReturnUrl};
+use shared::monzo::MonzoClient;
+use shared::secret::ClientSecretSource;
+use url::Url;
+
+pub use shared::config::LambdaFunction as Function;
+
+/// Logs for CloudWatch: no colours, no timestamps (CloudWatch adds its own), `RUST_LOG` or info.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(false)
+        .without_time()
+        .init();
+}
+
+/// A function's whole life: tracing, the AWS configuration from the standard variables, the
+/// app, and the runtime loop.
+pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
+    init_tracing();
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let app = function_app(function, |name| std::env::var(name).ok(), &aws).await;
+    lambda_http::run(app).await
+}
+
+/// Builds `function`'s app from settings read through `lookup`. Never fails: a bad setting
+/// becomes one log line and an app that answers 503.
+pub async fn function_app(
+    function: Function,
+    lookup: impl Fn(&str) -> Option<String>,
+    aws: &SdkConfig,
+) -> Router {
+    match try_function_app(function, lookup, aws).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!("misconfigured, answering 503 to every request: {err}");
+            unavailable_app()
+        }
+    }
+}
+
+async fn try_function_app(
+    function: Function,
+    lookup: impl Fn(&str) -> Option<String>,
+    aws: &SdkConfig,
+) -> Result<Router, ConfigError> {
+    let config = Config::from_lookup(Mode::Lambda(function), lookup)?;
+    let store = app::open_store(&config.store, Some(aws))?;
+    let secret = app::secret_source(config.client_secret.as_ref(), Some(aws)).await?;
+    let client = MonzoClient::new(app::monzo_settings(
+        &config,
+        config.client_id.as_deref().unwrap_or_default(),
+        config.monzo_auth_url.clone(),
+        config.monzo_api_url.clone(),
+    ))
+    .map_err(|_| ConfigError {
+        variable: "MONZO_API_URL",
+        problem: "cannot build an HTTP client for it".into(),
+    })?;
+    let derive_return_url = config.return_url.is_none();
+    let flow = Arc::new(Flow::new(
+        store,
+        client,
+        Arc::clone(&secret),
+        app::flow_settings(&config, config.return_url.clone()),
+    ));
+    let routes = match function {
+        LambdaFunction::New if derive_return_url => {
+            http::new_routes().layer(middleware::from_fn(record_return_url))
+        }
+        LambdaFunction::New => http::new_routes(),
+        LambdaFunction::Callback => http::callback_routes(),
+        LambdaFunction::Token => {
+            http::token_routes().layer(middleware::from_fn(move |req: Request, next: Next| {
+                let secret = Arc::clone(&secret);
+                async move { require_secret(secret, req, next).await }
+            }))
+        }
+    };
+    Ok(http::into_app(routes, flow))
+}
+
+/// Answers every request 503 in the contract's JSON shape.
+pub fn unavailable_app() -> Router {
+    Router::new()
+        .fallback(|| async { ApiError::temporarily_unavailable() })
+        .layer(middleware::from_fn(http::log::access_log))
+}
+
+/// The token function serves nothing without its secret: 503 until KMS decrypts it.
+async fn require_secret(secret: Arc<dyn ClientSecretSource>, req: Request, next: Next) -> Response {
+    match secret.client_secret().await {
+        Ok(_) => next.run(req).await,
+        Err(_) => ApiError::temporarily_unavailable().into_response(),
+    }
+}
+
+/// Without `RETURN_URL`, `/new` uses the callback URL of the API the request came through, so
+/// one deploy suffices: the stack needs no knowledge of its own URL.
+async fn record_return_url(mut req: Request, next: Next) -> Response {
+    let derived = req
+        .extensions()
+        .get::<RequestContext>()
+        .and_then(derive_return_url);
+    if let Some(url) = derived {
+        req.extensions_mut().insert(RequestReturnUrl(url));
+    }
+    next.run(req).await
+}
+
+/// `https://{domainName}/{stage}/callback`; the stage is left out for HTTP APIs' `$default`
+/// stage, which has no path segment.
+pub fn derive_return_url(context: &RequestContext) -> Option<Url> {
+    let (domain, stage) = match context {
+        RequestContext::ApiGatewayV1(c) => (c.domain_name.as_deref()?, c.stage.as_deref()),
+        RequestContext::ApiGatewayV2(c) => (c.domain_name.as_deref()?, c.stage.as_deref()),
+        _ => return None,
+    };
+    let is_host = |text: &str| {
+        !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
+    };
+    if !is_host(domain) {
+        return None;
+    }
+    let path = match stage {
+        None | Some("$default") => "/callback".to_owned(),
+        Some(stage)
+            if stage
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) =>
+        {
+            format!("/{stage}/callback")
+        }
+        Some(_) => return None,
+    };
+    Url::parse(&format!("https://{domain}{path}")).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context_of(event: &str) -> RequestContext {
+        let request = lambda_http::request::from_str(event).expect("event");
+        request
+            .extensions()
+            .get::<RequestContext>()
+            .cloned()
+            .expect("context")
+    }
+
+    #[test]
+    fn derives_the_callback_url_from_a_rest_api_stage() {
+        let event = r#"{"resource":"/new","path":"/new","httpMethod":"POST","headers":{"Host":"abc123.execute-api.eu-west-2.amazonaws.com"},
+            "requestContext":{"resourcePath":"/new","httpMethod":"POST","stage":"Prod","domainName":"abc123.execute-api.eu-west-2.amazonaws.com","path":"/Prod/new","identity":{"sourceIp":"192.0.2.1"}},
+            "body":null,"isBase64Encoded":false}"#;
+        assert_eq!(
+            derive_return_url(&context_of(event)).unwrap().as_str(),
+            "https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/callback"
+        );
+    }
+
+    #[test]
+    fn leaves_out_the_default_stage_of_an_http_api() {
+        let event = r#"{"version":"2.0","routeKey":"POST /new","rawPath":"/new","rawQueryString":"","headers":{"host":"xyz.execute-api.eu-west-2.amazonaws.com"},
+            "requestContext":{"domainName":"xyz.execute-api.eu-west-2.amazonaws.com","stage":"$default","http":{"method":"POST","path":"/new","protocol":"HTTP/1.1","sourceIp":"192.0.2.1","userAgent":"t"},"requestId":"r","routeKey":"POST /new","time":"29/Nov/2026:10:00:00 +0000","timeEpoch":1800000000000,"accountId":"123456789012","apiId":"xyz"},
+            "isBase64Encoded":false}"#;
+        assert_eq!(
+            derive_return_url(&context_of(event)).unwrap().as_str(),
+            "https://xyz.execute-api.eu-west-2.amazonaws.com/callback"
+        );
+    }
+}

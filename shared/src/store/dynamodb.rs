@@ -1,0 +1,478 @@
+//! Sessions in DynamoDB: the AWS shape's store, with the same semantics as SQLite.
+//!
+//! Every write is a conditional expression, so DynamoDB itself decides races between Lambda
+//! instances. Reads are strongly consistent (a poll right after the callback must see the code).
+//! `purge_at` is the table's TTL attribute; DynamoDB deletes lazily (up to days later), so expiry
+//! is always checked on read and TTL is only cleanup.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+
+use super::{SessionStore, StoreError};
+use crate::session::{CodeChallenge, Lease, SealPublicKey, Session, State, Status};
+
+/// An item as DynamoDB returns it.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Attribute names, in one place for the conversions and the expressions.
+mod attr {
+    pub const STATE: &str = "state";
+    pub const STATUS: &str = "status";
+    pub const SEAL_PUBLIC_KEY: &str = "seal_public_key";
+    pub const SEALED_CODE: &str = "sealed_code";
+    pub const CODE_CHALLENGE: &str = "code_challenge";
+    pub const RETURN_URL: &str = "return_url";
+    pub const CREATED_AT_MS: &str = "created_at_ms";
+    pub const EXPIRES_AT_MS: &str = "expires_at_ms";
+    /// The table's TTL attribute (epoch seconds).
+    pub const PURGE_AT: &str = "purge_at";
+    pub const LEASE_ID: &str = "lease_id";
+    pub const LEASE_UNTIL_MS: &str = "lease_until_ms";
+}
+
+#[derive(Clone)]
+pub struct DynamoDbStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDbStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+/// A DynamoDB call failed for a reason other than its condition. Carries the operation and
+/// AWS's error code only: messages can quote the request.
+#[derive(Debug)]
+pub struct DynamoDbError {
+    operation: &'static str,
+    code: String,
+}
+
+impl fmt::Display for DynamoDbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DynamoDB {} failed: {}", self.operation, self.code)
+    }
+}
+
+impl std::error::Error for DynamoDbError {}
+
+fn failure<E: ProvideErrorMetadata, R>(
+    operation: &'static str,
+    err: &SdkError<E, R>,
+) -> StoreError {
+    let code = match err {
+        SdkError::ServiceError(service) => service
+            .err()
+            .code()
+            .unwrap_or("unknown service error")
+            .to_owned(),
+        SdkError::TimeoutError(_) => "timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "could not reach DynamoDB".to_owned(),
+        SdkError::ResponseError(_) => "unreadable response".to_owned(),
+        SdkError::ConstructionFailure(_) => "request could not be built".to_owned(),
+        _ => "unknown error".to_owned(),
+    };
+    StoreError::unavailable(DynamoDbError { operation, code })
+}
+
+/// `true` when the call failed only because its condition did not hold.
+fn condition_failed<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn key(state: &State) -> Item {
+    HashMap::from([(attr::STATE.to_owned(), s(state.as_text()))])
+}
+
+/// The item that stores `session`.
+pub fn to_item(session: &Session) -> Item {
+    let mut item = key(&session.state);
+    let status = match &session.status {
+        Status::Pending => "pending",
+        Status::Authorized { sealed_code } => {
+            item.insert(
+                attr::SEALED_CODE.into(),
+                AttributeValue::B(Blob::new(sealed_code.clone())),
+            );
+            "authorized"
+        }
+        Status::Denied => "denied",
+    };
+    item.insert(attr::STATUS.into(), s(status));
+    item.insert(
+        attr::SEAL_PUBLIC_KEY.into(),
+        AttributeValue::B(Blob::new(session.seal_public_key.0.to_vec())),
+    );
+    if let Some(challenge) = &session.code_challenge {
+        item.insert(attr::CODE_CHALLENGE.into(), s(challenge.as_str()));
+    }
+    if let Some(url) = &session.return_url {
+        item.insert(attr::RETURN_URL.into(), s(url.clone()));
+    }
+    item.insert(attr::CREATED_AT_MS.into(), n(session.created_at_ms));
+    item.insert(attr::EXPIRES_AT_MS.into(), n(session.expires_at_ms));
+    item.insert(attr::PURGE_AT.into(), n(session.purge_at));
+    if let Some(lease) = &session.lease {
+        item.insert(attr::LEASE_ID.into(), s(lease.id.clone()));
+        item.insert(attr::LEASE_UNTIL_MS.into(), n(lease.until_ms));
+    }
+    item
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("item attribute {what}"))
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Result<Option<&'a str>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::S(text)) => Ok(Some(text)),
+        Some(_) => Err(corrupt(name)),
+    }
+}
+
+fn get_n(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::N(text)) => text.parse().map(Some).map_err(|_| corrupt(name)),
+        Some(_) => Err(corrupt(name)),
+    }
+}
+
+fn get_b<'a>(item: &'a Item, name: &str) -> Result<Option<&'a [u8]>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::B(blob)) => Ok(Some(blob.as_ref())),
+        Some(_) => Err(corrupt(name)),
+    }
+}
+
+fn required<T>(value: Option<T>, name: &str) -> Result<T, StoreError> {
+    value.ok_or_else(|| corrupt(name))
+}
+
+impl TryFrom<&Item> for Session {
+    type Error = StoreError;
+
+    fn try_from(item: &Item) -> Result<Self, Self::Error> {
+        let state = required(get_s(item, attr::STATE)?, attr::STATE)?;
+        let sealed_code = get_b(item, attr::SEALED_CODE)?;
+        let status = match (
+            required(get_s(item, attr::STATUS)?, attr::STATUS)?,
+            sealed_code,
+        ) {
+            ("pending", None) => Status::Pending,
+            ("authorized", Some(code)) => Status::Authorized {
+                sealed_code: code.to_vec(),
+            },
+            ("denied", None) => Status::Denied,
+            _ => return Err(corrupt(attr::STATUS)),
+        };
+        let public_key = required(get_b(item, attr::SEAL_PUBLIC_KEY)?, attr::SEAL_PUBLIC_KEY)?;
+        Ok(Session {
+            state: State::parse(state).ok_or_else(|| corrupt(attr::STATE))?,
+            status,
+            seal_public_key: SealPublicKey(
+                public_key
+                    .try_into()
+                    .map_err(|_| corrupt(attr::SEAL_PUBLIC_KEY))?,
+            ),
+            code_challenge: get_s(item, attr::CODE_CHALLENGE)?
+                .map(|text| CodeChallenge::parse(text).ok_or_else(|| corrupt(attr::CODE_CHALLENGE)))
+                .transpose()?,
+            return_url: get_s(item, attr::RETURN_URL)?.map(str::to_owned),
+            created_at_ms: required(get_n(item, attr::CREATED_AT_MS)?, attr::CREATED_AT_MS)?,
+            expires_at_ms: required(get_n(item, attr::EXPIRES_AT_MS)?, attr::EXPIRES_AT_MS)?,
+            purge_at: required(get_n(item, attr::PURGE_AT)?, attr::PURGE_AT)?,
+            lease: match (
+                get_s(item, attr::LEASE_ID)?,
+                get_n(item, attr::LEASE_UNTIL_MS)?,
+            ) {
+                (Some(id), Some(until_ms)) => Some(Lease {
+                    id: id.to_owned(),
+                    until_ms,
+                }),
+                (None, None) => None,
+                _ => return Err(corrupt(attr::LEASE_ID)),
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl SessionStore for DynamoDbStore {
+    async fn create(&self, session: &Session) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(session)))
+            .condition_expression("attribute_not_exists(#state)")
+            .expression_attribute_names("#state", attr::STATE)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if condition_failed(&err) => Err(StoreError::Conflict),
+            Err(err) => Err(failure("PutItem", &err)),
+        }
+    }
+
+    async fn get(&self, state: &State) -> Result<Option<Session>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(state)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| failure("GetItem", &err))?;
+        output.item().map(Session::try_from).transpose()
+    }
+
+    async fn authorize(
+        &self,
+        state: &State,
+        sealed_code: &[u8],
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(state)))
+            .update_expression("SET #status = :authorized, #code = :code")
+            .condition_expression("#status = :pending AND #expires > :now")
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#code", attr::SEALED_CODE)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT_MS)
+            .expression_attribute_values(":authorized", s("authorized"))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(
+                ":code",
+                AttributeValue::B(Blob::new(sealed_code.to_vec())),
+            )
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        applied("UpdateItem", result)
+    }
+
+    async fn deny(&self, state: &State, now_ms: i64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(state)))
+            .update_expression("SET #status = :denied")
+            .condition_expression("#status = :pending AND #expires > :now")
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT_MS)
+            .expression_attribute_values(":denied", s("denied"))
+            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        applied("UpdateItem", result)
+    }
+
+    async fn claim(
+        &self,
+        state: &State,
+        lease: &Lease,
+        now_ms: i64,
+    ) -> Result<Option<Session>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(state)))
+            .update_expression("SET #lease = :lease, #until = :until")
+            .condition_expression(
+                "#status = :authorized AND #expires > :now \
+                 AND (attribute_not_exists(#until) OR #until <= :now)",
+            )
+            .expression_attribute_names("#status", attr::STATUS)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT_MS)
+            .expression_attribute_names("#lease", attr::LEASE_ID)
+            .expression_attribute_names("#until", attr::LEASE_UNTIL_MS)
+            .expression_attribute_values(":authorized", s("authorized"))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":lease", s(lease.id.clone()))
+            .expression_attribute_values(":until", n(lease.until_ms))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => output
+                .attributes()
+                .map(Session::try_from)
+                .transpose()?
+                .map(Some)
+                .ok_or_else(|| corrupt("(claim returned no attributes)")),
+            Err(err) if condition_failed(&err) => Ok(None),
+            Err(err) => Err(failure("UpdateItem", &err)),
+        }
+    }
+
+    async fn release(&self, state: &State, lease_id: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(state)))
+            .update_expression("REMOVE #lease, #until")
+            .condition_expression("#lease = :lease")
+            .expression_attribute_names("#lease", attr::LEASE_ID)
+            .expression_attribute_names("#until", attr::LEASE_UNTIL_MS)
+            .expression_attribute_values(":lease", s(lease_id))
+            .send()
+            .await;
+        applied("UpdateItem", result)
+    }
+
+    async fn finish(&self, state: &State, lease_id: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(state)))
+            .condition_expression("#lease = :lease")
+            .expression_attribute_names("#lease", attr::LEASE_ID)
+            .expression_attribute_values(":lease", s(lease_id))
+            .send()
+            .await;
+        applied("DeleteItem", result)
+    }
+}
+
+/// A conditional write's outcome: applied, or its condition did not hold.
+fn applied<T, E: ProvideErrorMetadata, R>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if condition_failed(&err) => Ok(false),
+        Err(err) => Err(failure(operation, &err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::PollId;
+
+    fn session() -> Session {
+        Session::new_pending(
+            &PollId::generate(),
+            1_800_000_000_000,
+            600_000,
+            600,
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn every_shape_of_session_round_trips() {
+        let pending = session();
+        let mut authorized = session();
+        authorized.status = Status::Authorized {
+            sealed_code: vec![1, 2, 3],
+        };
+        authorized.lease = Some(Lease {
+            id: "lease".into(),
+            until_ms: 1_800_000_030_000,
+        });
+        authorized.code_challenge =
+            CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        authorized.return_url =
+            Some("https://abc.execute-api.eu-west-2.amazonaws.com/callback".into());
+        let mut denied = session();
+        denied.status = Status::Denied;
+        for original in [pending, authorized, denied] {
+            let item = to_item(&original);
+            assert_eq!(Session::try_from(&item).unwrap(), original);
+        }
+    }
+
+    #[test]
+    fn the_item_uses_the_ttl_attribute_in_epoch_seconds() {
+        let original = session();
+        let item = to_item(&original);
+        assert_eq!(
+            item[attr::PURGE_AT],
+            AttributeValue::N(original.purge_at.to_string())
+        );
+        assert!(
+            original.purge_at < 10_000_000_000,
+            "seconds, not milliseconds"
+        );
+        assert!(original.purge_at * 1000 > original.expires_at_ms);
+    }
+
+    #[test]
+    fn malformed_items_are_corrupt_not_panics() {
+        let good = to_item(&session());
+        let mut cases = Vec::new();
+        for missing in [
+            attr::STATE,
+            attr::STATUS,
+            attr::SEAL_PUBLIC_KEY,
+            attr::EXPIRES_AT_MS,
+            attr::PURGE_AT,
+        ] {
+            let mut item = good.clone();
+            item.remove(missing);
+            cases.push(item);
+        }
+        let mut wrong_type = good.clone();
+        wrong_type.insert(attr::EXPIRES_AT_MS.into(), s("soon"));
+        cases.push(wrong_type);
+        let mut bad_status = good.clone();
+        bad_status.insert(attr::STATUS.into(), s("authorized"));
+        cases.push(bad_status);
+        let mut short_key = good.clone();
+        short_key.insert(
+            attr::SEAL_PUBLIC_KEY.into(),
+            AttributeValue::B(Blob::new(vec![0; 5])),
+        );
+        cases.push(short_key);
+        let mut half_lease = good;
+        half_lease.insert(attr::LEASE_ID.into(), s("x"));
+        cases.push(half_lease);
+        for item in cases {
+            assert!(
+                matches!(Session::try_from(&item), Err(StoreError::Corrupt(_))),
+                "{item:?}"
+            );
+        }
+    }
+}
