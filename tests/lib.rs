@@ -1,7 +1,12 @@
 //! Helpers for monzo-auth's end-to-end tests: start the service (in-process or as its real
 //! binary) against fake-monzo on loopback, and walk a person through Monzo's login over HTTP.
 
+pub mod aws;
+pub mod lambda;
+
 use std::collections::HashMap;
+
+use base64::Engine as _;
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -239,10 +244,23 @@ pub enum Decision {
 #[derive(Clone)]
 pub struct Driver {
     pub base: Url,
+    /// Where `/new` and `/token` are: the base, unless each is its own Lambda function.
+    pub new_url: Url,
+    pub token_url: Url,
     pub http: reqwest::Client,
 }
 
 impl Driver {
+    /// Every route under one base URL (the local server).
+    pub fn new(base: Url, http: reqwest::Client) -> Self {
+        Self {
+            new_url: base.join("new").expect("new"),
+            token_url: base.join("token").expect("token"),
+            base,
+            http,
+        }
+    }
+
     pub fn url(&self, path: &str) -> Url {
         self.base.join(path).expect("path")
     }
@@ -254,7 +272,7 @@ impl Driver {
     pub async fn start_with(&self, form: &[(&str, &str)]) -> Started {
         let answer = JsonAnswer::read(
             self.http
-                .post(self.url("new"))
+                .post(self.new_url.clone())
                 .form(form)
                 .send()
                 .await
@@ -345,7 +363,7 @@ impl Driver {
     pub async fn poll_with(&self, form: &[(&str, &str)]) -> JsonAnswer {
         JsonAnswer::read(
             self.http
-                .post(self.url("token"))
+                .post(self.token_url.clone())
                 .form(form)
                 .send()
                 .await
@@ -357,10 +375,7 @@ impl Driver {
 
 impl TestApp {
     pub fn driver(&self) -> Driver {
-        Driver {
-            base: self.base.clone(),
-            http: self.http.clone(),
-        }
+        Driver::new(self.base.clone(), self.http.clone())
     }
 
     pub fn fake(&self) -> &FakeMonzo {
@@ -461,10 +476,7 @@ impl ServerProcess {
     }
 
     pub fn driver(&self) -> Driver {
-        Driver {
-            base: self.base.clone(),
-            http: http_client(),
-        }
+        Driver::new(self.base.clone(), http_client())
     }
 
     pub fn return_url(&self) -> Url {
@@ -513,5 +525,46 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The ways a secret's bytes could be written down.
+pub fn encodings(secret: &str) -> Vec<String> {
+    let mut forms = vec![secret.to_owned()];
+    let raw_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(secret)
+        .ok();
+    for bytes in [Some(secret.as_bytes().to_vec()), raw_bytes]
+        .into_iter()
+        .flatten()
+    {
+        forms.push(base64::engine::general_purpose::STANDARD.encode(&bytes));
+        forms.push(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes));
+        forms.push(bytes.iter().map(|b| format!("{b:02x}")).collect());
+        forms.push(bytes.iter().map(|b| format!("{b:02X}")).collect());
+    }
+    forms
+}
+
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.len() <= haystack.len() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Asserts that none of `secrets` (named, for the message) appears in `haystack` in any form;
+/// binary decodings of 32-byte ids are checked as raw bytes too.
+pub fn assert_no_secret(where_: &str, haystack: &[u8], secrets: &[(&str, String)]) {
+    for (name, secret) in secrets {
+        for form in encodings(secret) {
+            assert!(
+                !contains_bytes(haystack, form.as_bytes()),
+                "{name} found in {where_}"
+            );
+        }
+        if let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(secret) {
+            assert!(
+                !contains_bytes(haystack, &bytes),
+                "{name} (raw bytes) found in {where_}"
+            );
+        }
     }
 }

@@ -309,3 +309,12 @@ async fn the_sqlite_file_is_private_to_its_owner() {
         assert_eq!(mode & 0o777, 0o600, "{file}");
     }
 }
+
+conformance_suite!(dynamodb, {
+    let aws = e2e_tests::aws::sdk_config(&e2e_tests::aws::moto_endpoint());
+    let table = e2e_tests::aws::create_sessions_table(&aws).await;
+    Arc::new(shared::store::DynamoDbStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        table,
+    ))
+});

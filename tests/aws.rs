@@ -1,0 +1,281 @@
+//! AWS for the tests: moto_server (started by `make test`), reached through the real SDK, and a
+//! recording proxy that notes every AWS action a function calls.
+//!
+//! Nothing here may reach the network: every SDK configuration is explicit (region, fake
+//! credentials, a loopback endpoint), so no credential or region provider chain ever runs.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use tokio::net::TcpListener;
+
+pub const REGION: &str = "eu-west-2";
+
+/// moto_server's endpoint, from `MOTO_ENDPOINT` (`make test` starts moto and sets it).
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "MOTO_ENDPOINT is not set: run the tests with `make test`, which starts moto_server, \
+             or start `.venv/bin/moto_server -H 127.0.0.1 -p PORT` and set MOTO_ENDPOINT=http://127.0.0.1:PORT"
+        )
+    })
+}
+
+/// An SDK configuration that talks only to `endpoint`, with fake credentials.
+pub fn sdk_config(endpoint: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "tests",
+        )))
+        .endpoint_url(endpoint)
+        .build()
+}
+
+/// The environment a child process needs to reach AWS at `endpoint` and nothing else.
+pub fn child_aws_env(endpoint: &str, home: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_owned()),
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        // No ~/.aws of the developer's is read.
+        ("HOME", home.display().to_string()),
+    ]
+}
+
+/// A fresh sessions table, shaped as the template makes it, under a random name: tests run in
+/// parallel and must not share one.
+pub async fn create_sessions_table(aws: &SdkConfig) -> String {
+    let client = aws_sdk_dynamodb::Client::new(aws);
+    let table = format!(
+        "sessions-{}",
+        shared::session::random_token::<9>().replace(['-', '_'], "x")
+    );
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("state")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("state")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create table on moto");
+    client
+        .update_time_to_live()
+        .table_name(&table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("purge_at")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("enable TTL");
+    table
+}
+
+/// Every item of `table`, as text (for searching it for secrets).
+pub async fn dump_table(aws: &SdkConfig, table: &str) -> String {
+    let output = aws_sdk_dynamodb::Client::new(aws)
+        .scan()
+        .table_name(table)
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("scan");
+    let mut text = String::new();
+    for item in output.items() {
+        for (name, value) in item {
+            text.push_str(name);
+            text.push('=');
+            match value {
+                aws_sdk_dynamodb::types::AttributeValue::B(blob) => {
+                    // Raw bytes as they are, so a byte search finds anything stored in them.
+                    text.push_str(&String::from_utf8_lossy(blob.as_ref()));
+                    text.push_str(&base64::engine::general_purpose::STANDARD.encode(blob.as_ref()));
+                }
+                other => text.push_str(&format!("{other:?}")),
+            }
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// A KMS key on moto, and `secret` encrypted under it with `context`, in base64 as
+/// `MONZO_CLIENT_SECRET_KMS` takes it.
+pub async fn encrypt_secret(
+    aws: &SdkConfig,
+    secret: &str,
+    context: (&str, &str),
+) -> (String, String) {
+    let kms = aws_sdk_kms::Client::new(aws);
+    let key = kms.create_key().send().await.expect("create key");
+    let key_id = key.key_metadata().unwrap().key_id().to_owned();
+    let encrypted = kms
+        .encrypt()
+        .key_id(&key_id)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(secret.as_bytes()))
+        .encryption_context(context.0, context.1)
+        .send()
+        .await
+        .expect("encrypt");
+    let ciphertext = base64::engine::general_purpose::STANDARD
+        .encode(encrypted.ciphertext_blob().unwrap().as_ref());
+    (key_id, ciphertext)
+}
+
+/// What the proxy does with requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyMode {
+    Forward,
+    /// KMS answers an error that no retry fixes, as when KMS is out of reach for a while.
+    FailKms,
+}
+
+/// A loopback HTTP proxy in front of moto that records the IAM action of every call.
+pub struct RecordingProxy {
+    pub url: String,
+    actions: Arc<Mutex<BTreeSet<String>>>,
+    mode: Arc<Mutex<ProxyMode>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstream: String,
+    http: reqwest::Client,
+    actions: Arc<Mutex<BTreeSet<String>>>,
+    mode: Arc<Mutex<ProxyMode>>,
+}
+
+impl RecordingProxy {
+    pub async fn start(upstream: &str) -> Self {
+        let actions = Arc::new(Mutex::new(BTreeSet::new()));
+        let mode = Arc::new(Mutex::new(ProxyMode::Forward));
+        let state = ProxyState {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            actions: Arc::clone(&actions),
+            mode: Arc::clone(&mode),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            url,
+            actions,
+            mode,
+            task,
+        }
+    }
+
+    /// The IAM actions seen so far, e.g. `dynamodb:PutItem`, `kms:Decrypt`.
+    pub fn actions(&self) -> BTreeSet<String> {
+        self.actions.lock().unwrap().clone()
+    }
+
+    pub fn set_mode(&self, mode: ProxyMode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+}
+
+impl Drop for RecordingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `DynamoDB_20120810.PutItem` -> `dynamodb:PutItem`; `TrentService.Decrypt` -> `kms:Decrypt`.
+pub fn iam_action(target: &str) -> String {
+    match target.split_once('.') {
+        Some(("DynamoDB_20120810", op)) => format!("dynamodb:{op}"),
+        Some(("TrentService", op)) => format!("kms:{op}"),
+        _ => format!("unknown:{target}"),
+    }
+}
+
+async fn forward(
+    State(state): State<ProxyState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let action = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(iam_action)
+        .unwrap_or_else(|| format!("unknown:{method} {}", uri.path()));
+    state.actions.lock().unwrap().insert(action.clone());
+    if action.starts_with("kms:") && *state.mode.lock().unwrap() == ProxyMode::FailKms {
+        return (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/x-amz-json-1.1")],
+            r#"{"__type":"KMSInvalidStateException","message":"injected by the test proxy"}"#,
+        )
+            .into_response();
+    }
+    let mut request = state
+        .http
+        .request(
+            method,
+            format!(
+                "{}{}",
+                state.upstream,
+                uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+            ),
+        )
+        .body(body);
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    match request.send().await {
+        Ok(upstream) => {
+            let status = upstream.status();
+            let headers = upstream.headers().clone();
+            let body = upstream.bytes().await.unwrap_or_default();
+            let mut response = (status, body).into_response();
+            for (name, value) in &headers {
+                if name != "content-length" && name != "transfer-encoding" {
+                    response.headers_mut().insert(name, value.clone());
+                }
+            }
+            response
+        }
+        Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+    }
+}

@@ -1,0 +1,421 @@
+//! The AWS shape: the three real Lambda binaries under `cargo lambda`, DynamoDB and KMS on moto
+//! through the real SDK, fake-monzo for Monzo. Also the token function's KMS start-up, in
+//! process, against moto.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use e2e_tests::aws::{self, ProxyMode, RecordingProxy};
+use e2e_tests::lambda::{FunctionProcess, granted_actions, rest_event};
+use e2e_tests::*;
+use lambda_common::{Function, function_app};
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+/// Everything the Lambda shape needs: moto with a table and a key, fake-monzo, a home.
+struct World {
+    moto: String,
+    aws: aws_config::SdkConfig,
+    table: String,
+    client_secret: String,
+    ciphertext: String,
+    fake: fake_monzo::RunningFakeMonzo,
+    home: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> Self {
+        let moto = aws::moto_endpoint();
+        let aws = aws::sdk_config(&moto);
+        let table = aws::create_sessions_table(&aws).await;
+        let client_secret = new_client_secret();
+        let (_, ciphertext) =
+            aws::encrypt_secret(&aws, &client_secret, ("app", "monzo-auth")).await;
+        Self {
+            moto,
+            aws,
+            table,
+            client_secret,
+            ciphertext,
+            fake: start_fake_monzo().await,
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The settings the template gives every function, plus `extra`.
+    fn env(&self, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("TABLE_NAME", self.table.clone()),
+            ("MONZO_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("MONZO_AUTH_URL", self.fake.auth_url.to_string()),
+            ("MONZO_API_URL", self.fake.api_url.to_string()),
+            ("RUST_LOG", "debug".to_owned()),
+        ];
+        env.extend_from_slice(extra);
+        env
+    }
+
+    async fn function(
+        &self,
+        name: &'static str,
+        extra: &[(&'static str, String)],
+    ) -> FunctionProcess {
+        FunctionProcess::start(name, &self.moto, self.home.path(), &self.env(extra)).await
+    }
+
+    /// Each function called exactly the AWS actions the template grants it.
+    fn assert_least_privilege(&self, functions: &[&FunctionProcess]) {
+        let granted = granted_actions();
+        for function in functions {
+            let binary = format!("monzo-auth-{}", function.name);
+            assert_eq!(
+                function.actions(),
+                granted[&binary],
+                "{binary}: the actions it called (left) differ from what template.yaml grants (right)"
+            );
+        }
+    }
+
+    async fn assert_no_secret_stored_or_logged(
+        &self,
+        functions: &[&FunctionProcess],
+        secrets: &[(&str, String)],
+    ) {
+        let table = aws::dump_table(&self.aws, &self.table).await;
+        assert_no_secret("the sessions table", table.as_bytes(), secrets);
+        for function in functions {
+            let logs = function.logs();
+            assert!(
+                logs.contains("monzo_auth::access"),
+                "{} logged no request: {logs}",
+                function.name
+            );
+            assert_no_secret(
+                &format!("the {} function's logs", function.name),
+                logs.as_bytes(),
+                secrets,
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_api_events_complete_the_flow() {
+    let world = World::new().await;
+    let callback = world.function("callback", &[]).await;
+    let return_url = callback.url().join("callback").unwrap();
+    register_client(&world.fake.monzo, &world.client_secret, &return_url, true);
+    let common = [("RETURN_URL", return_url.to_string())];
+    let new = world.function("new", &common).await;
+    let mut token_env = common.to_vec();
+    token_env.push(("MONZO_CLIENT_SECRET_KMS", world.ciphertext.clone()));
+    let token = world.function("token", &token_env).await;
+
+    let driver = Driver {
+        base: new.url(),
+        new_url: new.url().join("new").unwrap(),
+        token_url: token.url().join("token").unwrap(),
+        http: http_client(),
+    };
+    let started = driver.start().await;
+    let pending = driver.poll(&started.id).await;
+    assert_eq!(pending.status, 202, "{}", pending.body);
+    let redirect = driver
+        .at_monzo(&started.login_url, DEMO_USER, Decision::Approve)
+        .await;
+    let response = driver.callback(&redirect.callback_url).await;
+    assert_eq!(response.status(), 303);
+    let done = return_url
+        .join(response.headers()["location"].to_str().unwrap())
+        .unwrap();
+    let page = driver.http.get(done).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("close this window"));
+
+    let answer = driver.poll(&started.id).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["user_id"], DEMO_USER);
+    driver
+        .poll(&started.id)
+        .await
+        .assert_error(404, "not_found");
+
+    // Each function serves only its routes, and answers the rest in the contract's shape.
+    let stray = JsonAnswer::read(
+        driver
+            .http
+            .get(token.url().join("new").unwrap())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    stray.assert_error(404, "not_found");
+    let wrong = driver
+        .http
+        .delete(driver.token_url.clone())
+        .send()
+        .await
+        .unwrap();
+    JsonAnswer::read(wrong)
+        .await
+        .assert_error(405, "method_not_allowed");
+
+    world.assert_least_privilege(&[&new, &callback, &token]);
+    world
+        .assert_no_secret_stored_or_logged(
+            &[&new, &callback, &token],
+            &[
+                ("client secret", world.client_secret.clone()),
+                ("poll id", started.id.clone()),
+                ("state", started.state()),
+                ("code", redirect.code.unwrap()),
+                (
+                    "access token",
+                    answer.body["token"].as_str().unwrap().to_owned(),
+                ),
+                (
+                    "refresh token",
+                    answer.body["refresh_token"].as_str().unwrap().to_owned(),
+                ),
+            ],
+        )
+        .await;
+}
+
+/// The body of an invoke response, as JSON.
+fn json_body(response: &Value) -> Value {
+    serde_json::from_str(response["body"].as_str().expect("body")).expect("JSON body")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_api_events_with_a_stage_derive_the_return_url() {
+    let world = World::new().await;
+    let domain = "abc123defg.execute-api.eu-west-2.amazonaws.com";
+    let derived: url::Url = format!("https://{domain}/Prod/callback").parse().unwrap();
+    register_client(&world.fake.monzo, &world.client_secret, &derived, true);
+    // No RETURN_URL anywhere: `new` derives it from the request, the session records it.
+    let new = world.function("new", &[]).await;
+    let callback = world.function("callback", &[]).await;
+    let token = world
+        .function(
+            "token",
+            &[("MONZO_CLIENT_SECRET_KMS", world.ciphertext.clone())],
+        )
+        .await;
+    let driver = Driver::new(new.url(), http_client());
+
+    let started = new.invoke(&rest_event("POST", "/new", &[], None, domain, "Prod"));
+    assert_eq!(started["statusCode"], 200, "{started}");
+    let started = json_body(&started);
+    let id = started["id"].as_str().unwrap().to_owned();
+    let login_url: url::Url = started["login_url"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        query_param(&login_url, "redirect_uri").as_deref(),
+        Some(derived.as_str())
+    );
+
+    let redirect = driver
+        .at_monzo(&login_url, DEMO_USER, Decision::Approve)
+        .await;
+    assert!(redirect.callback_url.as_str().starts_with(derived.as_str()));
+    let code = redirect.code.clone().unwrap();
+    let state = redirect.state.clone().unwrap();
+    let landed = callback.invoke(&rest_event(
+        "GET",
+        "/callback",
+        &[("code", &code), ("state", &state)],
+        None,
+        domain,
+        "Prod",
+    ));
+    assert_eq!(landed["statusCode"], 303, "{landed}");
+    let location = landed["headers"]["location"]
+        .as_str()
+        .or(landed["multiValueHeaders"]["location"][0].as_str());
+    assert_eq!(location, Some("callback/done"), "{landed}");
+
+    let poll = |body: String| {
+        token.invoke(&rest_event(
+            "POST",
+            "/token",
+            &[],
+            Some(&body),
+            domain,
+            "Prod",
+        ))
+    };
+    let answer = poll(format!("id={id}"));
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let answer = json_body(&answer);
+    assert_eq!(answer["user_id"], DEMO_USER);
+    let gone = poll(format!("id={id}"));
+    assert_eq!(gone["statusCode"], 404);
+
+    world.assert_least_privilege(&[&new, &callback, &token]);
+    world
+        .assert_no_secret_stored_or_logged(
+            &[&new, &callback, &token],
+            &[
+                ("client secret", world.client_secret.clone()),
+                ("poll id", id),
+                ("state", state),
+                ("code", code),
+                ("access token", answer["token"].as_str().unwrap().to_owned()),
+                (
+                    "refresh token",
+                    answer["refresh_token"].as_str().unwrap().to_owned(),
+                ),
+            ],
+        )
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_cannot_decrypt_its_secret_logs_one_line_and_answers_503() {
+    let world = World::new().await;
+    let garbage = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 64]);
+    let token = world
+        .function("token", &[("MONZO_CLIENT_SECRET_KMS", garbage.clone())])
+        .await;
+    let response = http_client()
+        .post(token.url().join("token").unwrap())
+        .form(&[("id", "x")])
+        .send()
+        .await
+        .unwrap();
+    let answer = JsonAnswer::read(response).await;
+    answer.assert_error(503, "temporarily_unavailable");
+    assert!(answer.headers.contains_key("retry-after"));
+    let logs = token.logs();
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("MONZO_CLIENT_SECRET_KMS"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line about the secret at cold start: {logs}"
+    );
+    assert!(lines[0].contains("ERROR"), "{}", lines[0]);
+    assert!(!logs.contains(&garbage), "the ciphertext was logged");
+}
+
+// ---- In process: the token function's KMS start-up against moto through a switchable proxy.
+
+async fn token_app(world: &World, proxy: &RecordingProxy, ciphertext: &str) -> axum::Router {
+    let vars: HashMap<&str, String> = world
+        .env(&[("MONZO_CLIENT_SECRET_KMS", ciphertext.to_owned())])
+        .into_iter()
+        .collect();
+    function_app(
+        Function::Token,
+        |name| vars.get(name).cloned(),
+        &aws::sdk_config(&proxy.url),
+    )
+    .await
+}
+
+async fn poll_unknown(app: &axum::Router) -> (u16, Value) {
+    let request = Request::post("/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "id={}",
+            shared::session::PollId::generate().expose()
+        )))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test]
+async fn the_secret_decrypts_with_the_context_at_cold_start() {
+    let world = World::new().await;
+    let proxy = RecordingProxy::start(&world.moto).await;
+    let app = token_app(&world, &proxy, &world.ciphertext).await;
+    assert!(
+        proxy.actions().contains("kms:Decrypt"),
+        "decrypted at cold start"
+    );
+    let (status, body) = poll_unknown(&app).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_found")),
+        "served, not 503"
+    );
+}
+
+#[tokio::test]
+async fn garbage_or_another_context_gives_503() {
+    let world = World::new().await;
+    let proxy = RecordingProxy::start(&world.moto).await;
+    let (_, other_context) =
+        aws::encrypt_secret(&world.aws, &world.client_secret, ("app", "other")).await;
+    let garbage = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 64]);
+    for ciphertext in [other_context, garbage] {
+        let app = token_app(&world, &proxy, &ciphertext).await;
+        let (status, body) = poll_unknown(&app).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (503, Some("temporarily_unavailable"))
+        );
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty())
+        );
+    }
+}
+
+#[tokio::test]
+async fn kms_coming_back_heals_the_instance() {
+    let world = World::new().await;
+    let proxy = RecordingProxy::start(&world.moto).await;
+    proxy.set_mode(ProxyMode::FailKms);
+    let app = token_app(&world, &proxy, &world.ciphertext).await;
+    assert_eq!(poll_unknown(&app).await.0, 503);
+    proxy.set_mode(ProxyMode::Forward);
+    // The first retry waits out a one-second backoff.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _) = poll_unknown(&app).await;
+        if status == 404 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_misconfigured_function_answers_503_json_to_everything() {
+    let aws = aws::sdk_config("http://127.0.0.1:9");
+    // `new` without MONZO_CLIENT_ID, `callback` without TABLE_NAME.
+    for (function, vars) in [
+        (Function::New, vec![("TABLE_NAME", "sessions-x")]),
+        (Function::Callback, vec![]),
+    ] {
+        let vars: HashMap<&str, &str> = vars.into_iter().collect();
+        let app = function_app(function, |name| vars.get(name).map(|v| v.to_string()), &aws).await;
+        for path in ["/new", "/callback", "/anything"] {
+            let response = app
+                .clone()
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 503);
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let body: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"], "temporarily_unavailable");
+        }
+    }
+}
