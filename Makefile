@@ -1,8 +1,20 @@
-# monzo-auth: the two commands a newcomer needs are `make run` and `make test`.
+# monzo-auth. A newcomer needs two commands: `make run` and `make test`.
+# Deploying to AWS: `make deploy`, then `make set-secret` (see the README).
 
 CARGO ?= cargo
+PYTHON ?= python3
+VENV := .venv
+DEPLOY_VENV := .venv-deploy
+FUNCTIONS := monzo-auth-new monzo-auth-callback monzo-auth-token
 
-.PHONY: run test build-all fmt lint clean
+# cargo-lambda builds with plain cargo on x86_64 Linux (Lambda's platform); elsewhere it needs zig.
+ifeq ($(shell uname -sm),Linux x86_64)
+export CARGO_LAMBDA_COMPILER ?= cargo
+endif
+# SAM must not phone home.
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: run test build-all build deploy set-secret fmt lint clean
 
 ## run: the service on 127.0.0.1:3000; demo mode (a built-in stand-in for Monzo) unless
 ## MONZO_CLIENT_ID is set, in which case MONZO_CLIENT_SECRET must be set too.
@@ -13,22 +25,63 @@ else
 	$(CARGO) run --locked -p monzo-auth-server
 endif
 
-## test: lint, build everything once (debug), then run every test.
-test: lint build-all
-	$(CARGO) test --workspace --locked --no-fail-fast
+## test: the tools into .venv, lint, one debug build of everything, then every test with
+## moto_server running.
+test: $(VENV)/.installed lint build-all
+	scripts/with-moto $(CARGO) test --workspace --locked --no-fail-fast
 
 # One build of every target, so the tests that start the real binaries find them current and
 # nothing is compiled twice with different features.
 build-all:
 	$(CARGO) build --workspace --all-targets --locked
 
+$(VENV)/.installed: requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps cargo-lambda==1.9.2
+	touch $@
+
+## build: the three Lambda functions, release-built: target/lambda/<function>/bootstrap.
+build: $(VENV)/.installed
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --locked \
+		$(foreach f,$(FUNCTIONS),--bin $(f))
+
+$(DEPLOY_VENV)/.installed: requirements-deploy.txt
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-deploy.txt
+	touch $@
+
+## deploy: build with SAM and deploy; the first run asks its questions and saves them in
+## samconfig.toml, later runs reuse them.
+deploy: $(DEPLOY_VENV)/.installed
+	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" sam build
+	@if [ -f samconfig.toml ]; then \
+		PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" sam deploy; \
+	else \
+		admin=$$($(DEPLOY_VENV)/bin/python scripts/set_secret.py --print-caller-arn) && \
+		PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" sam deploy --guided \
+			--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
+			--parameter-overrides KeyAdministratorArn=$$admin; \
+	fi
+
+## set-secret: asks for the Monzo client id and secret (the secret without echo), encrypts
+## the secret with the stack's KMS key and updates the stack, in one go.
+set-secret: $(DEPLOY_VENV)/.installed
+	$(DEPLOY_VENV)/bin/python scripts/set_secret.py
+
 fmt:
 	$(CARGO) fmt --all
 
-lint:
+lint: $(VENV)/.installed
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(VENV)/bin/cfn-lint template.yaml
+	@if [ -x $(DEPLOY_VENV)/bin/sam ]; then \
+		PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" sam validate --lint; \
+	elif command -v sam >/dev/null; then sam validate --lint; \
+	else echo "(SAM CLI not installed: skipped sam validate --lint; make deploy installs it)"; fi
 
 clean:
 	$(CARGO) clean
+	rm -rf $(VENV) $(DEPLOY_VENV) .aws-sam
 	rm -f monzo-auth.db monzo-auth.db-wal monzo-auth.db-shm

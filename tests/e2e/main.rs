@@ -2,6 +2,7 @@
 
 mod api;
 mod callback;
+mod deploy;
 mod lambda;
 mod pages;
 mod process;
