@@ -419,3 +419,38 @@ async fn a_misconfigured_function_answers_503_json_to_everything() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_local_server_runs_on_dynamodb_with_a_kms_secret() {
+    let world = World::new().await;
+    let mut env = aws::child_aws_env(&world.moto, world.home.path());
+    env.extend([
+        ("MONZO_CLIENT_ID", CLIENT_ID.to_owned()),
+        ("MONZO_CLIENT_SECRET_KMS", world.ciphertext.clone()),
+        ("MONZO_AUTH_URL", world.fake.auth_url.to_string()),
+        ("MONZO_API_URL", world.fake.api_url.to_string()),
+        ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+        ("STORE", format!("dynamodb:{}", world.table)),
+    ]);
+    let server = ServerProcess::start(&env, &[]);
+    register_client(
+        &world.fake.monzo,
+        &world.client_secret,
+        &server.return_url(),
+        true,
+    );
+    let driver = server.driver();
+    let (started, _) = driver.authorized_session(DEMO_USER).await;
+    assert!(
+        aws::dump_table(&world.aws, &world.table)
+            .await
+            .contains("authorized"),
+        "the session is in DynamoDB"
+    );
+    let answer = driver.poll(&started.id).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    driver
+        .poll(&started.id)
+        .await
+        .assert_error(404, "not_found");
+}
