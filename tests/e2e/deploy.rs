@@ -92,6 +92,21 @@ boto3.client("cloudformation").create_stack(StackName="{name}", TemplateBody=jso
     );
 }
 
+/// A fresh stack under a random name (tests share one moto).
+fn fresh_stack(moto: &str, home: &std::path::Path) -> String {
+    let suffix = shared::session::random_token::<6>()
+        .to_lowercase()
+        .replace(['-', '_'], "x");
+    let stack = format!("monzo-auth-{suffix}");
+    create_stack(moto, home, &stack);
+    stack
+}
+
+fn set_secret_script() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/set_secret.py");
+    path.to_str().unwrap().to_owned()
+}
+
 fn stack_parameters(moto: &str, home: &std::path::Path, name: &str) -> serde_json::Value {
     let script = format!(
         "import boto3, json; s = boto3.client('cloudformation').describe_stacks(StackName='{name}')['Stacks'][0]; \
@@ -110,20 +125,14 @@ fn stack_parameters(moto: &str, home: &std::path::Path, name: &str) -> serde_jso
 async fn set_secret_encrypts_with_the_stack_key_and_updates_the_stack() {
     let moto = aws::moto_endpoint();
     let home = tempfile::tempdir().unwrap();
-    let stack = format!(
-        "monzo-auth-{}",
-        shared::session::random_token::<6>()
-            .to_lowercase()
-            .replace(['-', '_'], "x")
-    );
-    create_stack(&moto, home.path(), &stack);
+    let stack = fresh_stack(&moto, home.path());
     let secret = new_client_secret();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/set_secret.py");
+    let script = set_secret_script();
     let output = python(
         &moto,
         home.path(),
         &[
-            script.to_str().unwrap(),
+            &script,
             "--stack-name",
             &stack,
             "--client-id",
@@ -191,24 +200,12 @@ async fn set_secret_encrypts_with_the_stack_key_and_updates_the_stack() {
 async fn set_secret_refuses_an_empty_secret_and_changes_nothing() {
     let moto = aws::moto_endpoint();
     let home = tempfile::tempdir().unwrap();
-    let stack = format!(
-        "monzo-auth-{}",
-        shared::session::random_token::<6>()
-            .to_lowercase()
-            .replace(['-', '_'], "x")
-    );
-    create_stack(&moto, home.path(), &stack);
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/set_secret.py");
+    let stack = fresh_stack(&moto, home.path());
+    let script = set_secret_script();
     let output = python(
         &moto,
         home.path(),
-        &[
-            script.to_str().unwrap(),
-            "--stack-name",
-            &stack,
-            "--client-id",
-            "c",
-        ],
+        &[&script, "--stack-name", &stack, "--client-id", "c"],
         "\n",
     );
     assert!(!output.status.success());
