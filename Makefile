@@ -7,9 +7,13 @@ VENV := .venv
 DEPLOY_VENV := .venv-deploy
 FUNCTIONS := monzo-auth-new monzo-auth-callback monzo-auth-token
 
-# cargo-lambda builds with plain cargo on x86_64 Linux (Lambda's platform); elsewhere it needs zig.
+# `make build` uses plain cargo on x86_64 Linux (Lambda's platform; scripts/check-glibc makes sure
+# the result runs on Lambda's glibc), zig elsewhere. `make deploy` lets cargo-lambda use zig,
+# which .venv-deploy has.
 ifeq ($(shell uname -sm),Linux x86_64)
-export CARGO_LAMBDA_COMPILER ?= cargo
+BUILD_COMPILER ?= cargo
+else
+BUILD_COMPILER ?= zig
 endif
 # SAM must not phone home.
 export SAM_CLI_TELEMETRY := 0
@@ -43,8 +47,10 @@ $(VENV)/.installed: requirements-test.txt
 
 ## build: the three Lambda functions, release-built: target/lambda/<function>/bootstrap.
 build: $(VENV)/.installed
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --locked \
-		$(foreach f,$(FUNCTIONS),--bin $(f))
+	@if [ "$(BUILD_COMPILER)" = zig ]; then $(VENV)/bin/pip install --quiet ziglang; fi
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CARGO_LAMBDA_COMPILER=$(BUILD_COMPILER) \
+		$(CARGO) lambda build --release --locked $(foreach f,$(FUNCTIONS),--bin $(f))
+	scripts/check-glibc $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap)
 
 $(DEPLOY_VENV)/.installed: requirements-deploy.txt
 	$(PYTHON) -m venv $(DEPLOY_VENV)
