@@ -159,6 +159,8 @@ pub enum ProxyMode {
     Forward,
     /// KMS answers an error that no retry fixes, as when KMS is out of reach for a while.
     FailKms,
+    /// DynamoDB throttles every call.
+    ThrottleDynamoDb,
 }
 
 /// A loopback HTTP proxy in front of moto that records the IAM action of every call.
@@ -239,11 +241,20 @@ async fn forward(
         .map(iam_action)
         .unwrap_or_else(|| format!("unknown:{method} {}", uri.path()));
     state.actions.lock().unwrap().insert(action.clone());
-    if action.starts_with("kms:") && *state.mode.lock().unwrap() == ProxyMode::FailKms {
+    let mode = *state.mode.lock().unwrap();
+    if action.starts_with("kms:") && mode == ProxyMode::FailKms {
         return (
             StatusCode::BAD_REQUEST,
             [("content-type", "application/x-amz-json-1.1")],
             r#"{"__type":"KMSInvalidStateException","message":"injected by the test proxy"}"#,
+        )
+            .into_response();
+    }
+    if action.starts_with("dynamodb:") && mode == ProxyMode::ThrottleDynamoDb {
+        return (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/x-amz-json-1.0")],
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"injected by the test proxy"}"#,
         )
             .into_response();
     }

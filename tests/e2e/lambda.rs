@@ -454,3 +454,33 @@ async fn the_local_server_runs_on_dynamodb_with_a_kms_secret() {
         .await
         .assert_error(404, "not_found");
 }
+
+#[tokio::test]
+async fn dynamodb_throttling_is_503_and_passes() {
+    let world = World::new().await;
+    let proxy = RecordingProxy::start(&world.moto).await;
+    let vars: HashMap<&str, String> = world
+        .env(&[("RETURN_URL", "https://api.example/callback".to_owned())])
+        .into_iter()
+        .collect();
+    let app = function_app(
+        Function::New,
+        |name| vars.get(name).cloned(),
+        &aws::sdk_config(&proxy.url),
+    )
+    .await;
+    let new = || Request::post("/new").body(Body::empty()).unwrap();
+    proxy.set_mode(ProxyMode::ThrottleDynamoDb);
+    let response = app.clone().oneshot(new()).await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["error"],
+        "temporarily_unavailable"
+    );
+    proxy.set_mode(ProxyMode::Forward);
+    assert_eq!(app.oneshot(new()).await.unwrap().status(), 200);
+}
