@@ -4,6 +4,11 @@
 //! `{"auth_url":"http://127.0.0.1:A/","api_url":"http://127.0.0.1:B"}`,
 //! so that whoever started it can learn the ephemeral ports; logs go to
 //! stderr. It serves until Ctrl-C or SIGTERM, then shuts down gracefully.
+//!
+//! `fake-monzo approve [--deny] [--user USER_ID] URL` instead plays a person
+//! in a browser at a (fake) Monzo login URL; see `approve.rs`.
+
+mod approve;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -21,8 +26,33 @@ FAKE_MONZO_REDIRECT_URI (all three), plus FAKE_MONZO_CLIENT_PUBLIC=1 to make it 
 non-confidential (no refresh tokens).";
 
 #[derive(Parser)]
-#[command(name = "fake-monzo", version, about = "A local stand-in for Monzo's OAuth endpoints (not a real bank)", after_help = ENV_HELP)]
+#[command(
+    name = "fake-monzo",
+    version,
+    about = "A local stand-in for Monzo's OAuth endpoints (not a real bank)",
+    after_help = ENV_HELP,
+    // The server's flags mean nothing to `approve`; refuse rather than ignore them.
+    args_conflicts_with_subcommands = true
+)]
 struct Args {
+    /// Without a subcommand, fake-monzo serves.
+    #[command(subcommand)]
+    command: Option<Subcommand>,
+
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(clap::Subcommand)]
+enum Subcommand {
+    /// Act as a person in a browser: open a login URL, approve (or deny) as a
+    /// user, and follow the redirects through the app's callback. For tests:
+    /// BROWSER="fake-monzo approve".
+    Approve(approve::ApproveArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
     /// Address for the auth.monzo.com side (login page).
     #[arg(long, default_value = "127.0.0.1:0")]
     auth_addr: SocketAddr,
@@ -102,7 +132,7 @@ fn env_client() -> Result<Option<ClientRegistration>, String> {
     client(&client_id, &secret, &redirect_uri, !public).map(Some)
 }
 
-fn config(args: &Args) -> Result<FakeMonzoConfig, String> {
+fn config(args: &ServeArgs) -> Result<FakeMonzoConfig, String> {
     let mut clients = Vec::new();
     for spec in &args.clients {
         clients.push(parse_client(spec, true)?);
@@ -121,6 +151,21 @@ fn config(args: &Args) -> Result<FakeMonzoConfig, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Some(Subcommand::Approve(approve)) => approve::run(approve).await,
+        None => serve(args.serve).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("fake-monzo: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Colour codes only help a person at a terminal; in a captured log
@@ -131,16 +176,10 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("fake-monzo: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    run(args).await
 }
 
-async fn run(args: Args) -> Result<(), String> {
+async fn run(args: ServeArgs) -> Result<(), String> {
     let config = config(&args)?;
     let client_count = config.clients.len();
     let auth_listener = TcpListener::bind(args.auth_addr)

@@ -2,6 +2,7 @@
 
 mod api;
 mod callback;
+mod cli;
 mod deploy;
 mod lambda;
 mod pages;

@@ -1,0 +1,443 @@
+//! The command line: flags, the login as the person sees it, and exit codes.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use monzo_auth_client::{Cancel, Client, Error, Login, Progress, RetryReason, Token, Url};
+use qrcode::QrCode;
+use qrcode::render::unicode::Dense1x2;
+
+use crate::approval::{self, Approval};
+use crate::browser;
+use crate::output::{self, Format};
+use crate::status::Status;
+
+// Exit codes. Clap's own usage errors exit with 2 as well.
+const EXIT_USAGE: u8 = 2;
+const EXIT_DENIED: u8 = 3;
+const EXIT_EXPIRED: u8 = 4;
+const EXIT_UNAVAILABLE: u8 = 5;
+const EXIT_FAILED: u8 = 6;
+const EXIT_APPROVAL_TIMEOUT: u8 = 7;
+/// 128 + SIGINT, as shells report a process stopped by Ctrl-C.
+const EXIT_INTERRUPTED: u8 = 130;
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success: the token was printed (or written to --output)
+  2    usage error (a bad flag, or a --service that is not an http(s) URL)
+  3    access was denied at Monzo
+  4    the login session expired before the login was completed
+  5    the monzo-auth service could not be reached, or stayed unavailable
+  6    Monzo refused the login (invalid grant), or any other failure
+  7    --wait-for-approval timed out before access was approved in the Monzo app
+  130  interrupted (Ctrl-C or SIGTERM)";
+
+/// Monzo tokens for desktop and command-line apps, through a monzo-auth service.
+#[derive(Parser, Debug)]
+#[command(name = "monzo-auth", version, after_help = EXIT_CODES_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Log in to Monzo in a browser and print the token.
+    ///
+    /// Opens Monzo's login page (honouring BROWSER), waits while you log in and approve, and
+    /// prints the token on stdout. Status goes to stderr.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Login(LoginArgs),
+}
+
+#[derive(Args, Debug)]
+struct LoginArgs {
+    // The help is an attribute, not a doc comment: rustdoc wants URLs in a doc comment to be
+    // links, which would look odd in --help. A string, checked in `login`: clap's own parse
+    // error spans several lines.
+    #[arg(
+        long,
+        env = "MONZO_AUTH_SERVICE",
+        value_name = "URL",
+        help = "The monzo-auth service's base URL, e.g. http://127.0.0.1:3000/ or \
+                https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/"
+    )]
+    service: String,
+
+    /// Print the login URL (on stderr) instead of opening a browser.
+    #[arg(long)]
+    no_browser: bool,
+
+    /// Also draw the login URL as a QR code on stderr, to log in on a phone.
+    #[arg(long)]
+    qr: bool,
+
+    /// How to print the token.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    format: Format,
+
+    /// Write the token to FILE (readable by its owner only) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Before printing the token, wait until access is approved in the Monzo app (Strong
+    /// Customer Authentication), checking Monzo's /accounts.
+    #[arg(long)]
+    wait_for_approval: bool,
+
+    /// How long --wait-for-approval waits, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    approval_timeout: u64,
+
+    /// Monzo's API, for --wait-for-approval.
+    #[arg(
+        long,
+        env = "MONZO_API_URL",
+        value_name = "URL",
+        default_value = "https://api.monzo.com"
+    )]
+    monzo_api_url: String,
+
+    /// Milliseconds between checks of --wait-for-approval (for tests).
+    #[arg(
+        long,
+        env = "MONZO_AUTH_APPROVAL_POLL_MS",
+        default_value_t = 2000,
+        hide = true
+    )]
+    approval_poll_ms: u64,
+}
+
+/// Why the command failed; each maps to one exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Clap's own error, or `--help`/`--version` (which clap prints and exits 0 for).
+    #[error(transparent)]
+    Clap(#[from] clap::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Login(Error),
+    #[error(
+        "access was not approved in the Monzo app within {} s{}; no token was printed",
+        .timeout.as_secs(),
+        .last_problem.map(|p| format!(" (last check: {p})")).unwrap_or_default()
+    )]
+    ApprovalTimeout {
+        timeout: Duration,
+        /// Why the last check of /accounts failed, if it did not get an answer from Monzo.
+        last_problem: Option<&'static str>,
+    },
+    #[error("{0}")]
+    Approval(String),
+    #[error("{0}")]
+    Output(String),
+    #[error("{0}")]
+    Runtime(String),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            // Clap uses 2 for usage errors and 0 for --help and --version.
+            Self::Clap(error) => u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE),
+            Self::Usage(_) => EXIT_USAGE,
+            Self::Login(error) => match error {
+                Error::Denied => EXIT_DENIED,
+                Error::Expired => EXIT_EXPIRED,
+                Error::Unreachable { .. } | Error::ServiceUnavailable => EXIT_UNAVAILABLE,
+                Error::Cancelled => EXIT_INTERRUPTED,
+                Error::InvalidServiceUrl { .. } => EXIT_USAGE,
+                _ => EXIT_FAILED,
+            },
+            Self::ApprovalTimeout { .. } => EXIT_APPROVAL_TIMEOUT,
+            Self::Approval(_) | Self::Output(_) | Self::Runtime(_) => EXIT_FAILED,
+            Self::Interrupted => EXIT_INTERRUPTED,
+        }
+    }
+
+    /// Tells the person what went wrong: one line on stderr (clap formats its own).
+    pub fn report(&self) {
+        match self {
+            Self::Clap(error) => {
+                let _ = error.print();
+            }
+            other => eprintln!("monzo-auth: {other}"),
+        }
+    }
+}
+
+impl From<Error> for CliError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Cancelled => Self::Interrupted,
+            error => Self::Login(error),
+        }
+    }
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> Result<(), CliError> {
+    let cli = Cli::try_parse()?;
+    // One thread is plenty for one login; the browser launcher has a thread of its own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| CliError::Runtime(format!("cannot start: {error}")))?;
+    match cli.command {
+        Command::Login(args) => runtime.block_on(login(args)),
+    }
+}
+
+async fn login(args: LoginArgs) -> Result<(), CliError> {
+    let service = parse_url("--service", &args.service)?;
+    let accounts = approval::accounts_url(&parse_url("--monzo-api-url", &args.monzo_api_url)?)?;
+    let client = Client::new(service).map_err(|error| match error {
+        Error::InvalidServiceUrl { reason } => {
+            CliError::Usage(format!("--service: the URL is not usable: {reason}"))
+        }
+        error => error.into(),
+    })?;
+    // Found out now rather than once the token is here, which a failed write would lose.
+    if let Some(path) = &args.output {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => std::path::Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(CliError::Usage(format!(
+                "--output: the directory {} does not exist",
+                dir.display()
+            )));
+        }
+    }
+    let cancel = Cancel::new();
+    forward_signals(&cancel)?;
+    let status = Status::new(std::io::stderr().is_terminal());
+    let result = login_with(&args, &client, &accounts, &cancel, &status).await;
+    // Whatever happened, the spinner goes before the last word is printed.
+    status.clear();
+    let token = result?;
+    deliver(&args, &token)
+}
+
+/// The part of the login that shows status; the caller clears it afterwards.
+async fn login_with(
+    args: &LoginArgs,
+    client: &Client,
+    accounts: &Url,
+    cancel: &Cancel,
+    status: &Status,
+) -> Result<Token, CliError> {
+    let login = tokio::select! {
+        biased;
+        () = cancel.cancelled() => return Err(CliError::Interrupted),
+        login = client.start_login() => login?,
+    };
+    show_login_url(args, &login);
+    if !args.no_browser {
+        browser::open(login.login_url(), status.clone());
+    }
+    status.set(WAITING);
+    let token = client
+        .wait_for_token(&login, cancel, |progress| status.set(describe(progress)))
+        .await?;
+    if args.wait_for_approval {
+        status.restart_clock();
+        status.set("Token received; checking access at Monzo…");
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|_| CliError::Runtime("cannot set up an HTTP client".into()))?;
+        Approval {
+            http: &http,
+            accounts,
+            timeout: Duration::from_secs(args.approval_timeout),
+            poll: Duration::from_millis(args.approval_poll_ms.max(1)),
+            cancel,
+            status,
+        }
+        .wait(&token)
+        .await?;
+    }
+    Ok(token)
+}
+
+const WAITING: &str = "Waiting for you to approve in the browser…";
+
+/// The status line for a step of the wait.
+fn describe(progress: Progress) -> String {
+    match progress {
+        Progress::Retrying { reason, after } => {
+            let secs = after.as_secs_f64().ceil();
+            match reason {
+                RetryReason::SlowDown => format!("{reason}: polling every {secs} s…"),
+                _ => format!("{reason}, retrying in {secs} s…"),
+            }
+        }
+        _ => WAITING.to_owned(),
+    }
+}
+
+/// `--no-browser` and `--qr`: the URL (and its QR code) on stderr, for the person to open.
+fn show_login_url(args: &LoginArgs, login: &Login) {
+    if !(args.no_browser || args.qr) {
+        return;
+    }
+    eprintln!("Open this URL to log in to Monzo:\n  {}", login.login_url());
+    if args.qr {
+        match QrCode::new(login.login_url().as_str()) {
+            // Light modules drawn as blocks: terminals are mostly dark, and a QR code reads
+            // as dark-on-light, quiet zone included.
+            Ok(code) => eprintln!(
+                "{}",
+                code.render::<Dense1x2>()
+                    .dark_color(Dense1x2::Light)
+                    .light_color(Dense1x2::Dark)
+                    .quiet_zone(true)
+                    .build()
+            ),
+            Err(_) => eprintln!("(The URL is too long for a QR code.)"),
+        }
+    }
+}
+
+/// Prints the token, or writes it to `--output`.
+fn deliver(args: &LoginArgs, token: &Token) -> Result<(), CliError> {
+    let text = output::render(token, args.format);
+    match &args.output {
+        Some(path) => {
+            output::to_private_file(path, &text).map_err(|error| {
+                CliError::Output(format!("cannot write {}: {error}", path.display()))
+            })?;
+            eprintln!(
+                "Logged in as {}; token written to {}",
+                token.user_id,
+                path.display()
+            );
+            Ok(())
+        }
+        None => output::to_stdout(&text)
+            .map_err(|error| CliError::Output(format!("cannot write to stdout: {error}"))),
+    }
+}
+
+fn parse_url(flag: &str, value: &str) -> Result<Url, CliError> {
+    Url::parse(value)
+        .map_err(|error| CliError::Usage(format!("{flag}: {value:?} is not a URL ({error})")))
+}
+
+/// Ctrl-C and SIGTERM cancel the login instead of killing the process, so that the spinner is
+/// cleared and the exit is reported.
+fn forward_signals(cancel: &Cancel) -> Result<(), CliError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Registered now, before the first request, so an early Ctrl-C is not lost.
+        let register = |kind| {
+            signal(kind)
+                .map_err(|error| CliError::Runtime(format!("cannot handle signals: {error}")))
+        };
+        let mut interrupt = register(SignalKind::interrupt())?;
+        let mut terminate = register(SignalKind::terminate())?;
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            cancel.cancel();
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn exit_codes_match_the_documented_ones() {
+        let code = |error: Error| CliError::from(error).exit_code();
+        assert_eq!(code(Error::Denied), 3);
+        assert_eq!(code(Error::Expired), 4);
+        assert_eq!(code(Error::ServiceUnavailable), 5);
+        assert_eq!(
+            code(Error::Unreachable {
+                service: String::new(),
+                cause: String::new()
+            }),
+            5
+        );
+        assert_eq!(code(Error::InvalidGrant), 6);
+        assert_eq!(code(Error::NotFound), 6);
+        assert_eq!(code(Error::UnexpectedResponse { status: 500 }), 6);
+        assert_eq!(code(Error::Cancelled), 130);
+        let timeout = CliError::ApprovalTimeout {
+            timeout: Duration::from_secs(9),
+            last_problem: Some("Monzo unavailable"),
+        };
+        assert_eq!(timeout.exit_code(), 7);
+        assert_eq!(
+            timeout.to_string(),
+            "access was not approved in the Monzo app within 9 s \
+             (last check: Monzo unavailable); no token was printed"
+        );
+        assert_eq!(CliError::Usage(String::new()).exit_code(), 2);
+        for line in EXIT_CODES_HELP.lines().skip(1) {
+            let code: u8 = line.split_whitespace().next().unwrap().parse().unwrap();
+            assert!(
+                [
+                    0,
+                    EXIT_USAGE,
+                    EXIT_DENIED,
+                    EXIT_EXPIRED,
+                    EXIT_UNAVAILABLE,
+                    EXIT_FAILED,
+                    EXIT_APPROVAL_TIMEOUT,
+                    EXIT_INTERRUPTED
+                ]
+                .contains(&code)
+            );
+        }
+    }
+
+    #[test]
+    fn retry_lines_say_what_and_when() {
+        assert_eq!(
+            describe(Progress::Retrying {
+                reason: RetryReason::MonzoUnavailable,
+                after: Duration::from_millis(3_200),
+            }),
+            "Monzo unavailable, retrying in 4 s…"
+        );
+        assert_eq!(
+            describe(Progress::Waiting {
+                elapsed: Duration::from_secs(3)
+            }),
+            WAITING
+        );
+    }
+}

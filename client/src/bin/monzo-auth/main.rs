@@ -1,0 +1,22 @@
+//! `monzo-auth`: log in to Monzo through a monzo-auth service and print the token.
+//!
+//! Everything happens in [`cli::run`]; `main` only turns its result into an exit code (the
+//! codes are documented in `cli.rs`, `--help` and the crate docs).
+
+mod approval;
+mod browser;
+mod cli;
+mod output;
+mod status;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            error.report();
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

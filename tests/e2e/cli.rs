@@ -1,0 +1,525 @@
+//! `monzo-auth login` as a person runs it: the real binary against the service in this process
+//! and its fake-monzo, with `fake-monzo approve` standing in for the person at the browser.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use assert_cmd::assert::Assert;
+use e2e_tests::*;
+use fake_monzo::Failure;
+use serde_json::Value;
+use url::Url;
+
+/// Long enough for a loaded CI machine, short enough that a hang fails the test.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// `monzo-auth login` in a clean environment (PATH only) aimed at `app`.
+fn login(app: &TestApp) -> Command {
+    let mut command = clean_command(&workspace_binary("monzo-auth"));
+    command
+        .arg("login")
+        .env("MONZO_AUTH_SERVICE", app.base.as_str())
+        .stdin(Stdio::null());
+    command
+}
+
+/// A `BROWSER` value that runs `fake-monzo approve` with `extra` flags on the login URL.
+fn person(extra: &str) -> String {
+    let fake = workspace_binary("fake-monzo");
+    let fake = shell_words::quote(fake.to_str().expect("UTF-8 path")).into_owned();
+    format!("{fake} approve {extra}")
+}
+
+/// Runs `command` to the end off the async runtime, which must keep serving the app meanwhile.
+async fn run(command: Command) -> Assert {
+    tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::from_std(command)
+            .timeout(LIMIT)
+            .assert()
+    })
+    .await
+    .expect("the command ran")
+}
+
+fn stdout(assert: &Assert) -> String {
+    String::from_utf8(assert.get_output().stdout.clone()).expect("UTF-8 stdout")
+}
+
+fn stderr(assert: &Assert) -> String {
+    String::from_utf8(assert.get_output().stderr.clone()).expect("UTF-8 stderr")
+}
+
+/// The last line on stderr: where the one-line error goes, after any status lines.
+fn last_line(text: &str) -> &str {
+    text.trim_end().lines().last().unwrap_or("")
+}
+
+fn token_json(text: &str) -> Value {
+    assert_eq!(text.lines().count(), 1, "one line of JSON: {text}");
+    serde_json::from_str(text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+}
+
+fn secrets_of(token: &Value) -> Vec<(&'static str, String)> {
+    let mut secrets = vec![(
+        "access token",
+        token["access_token"].as_str().unwrap().to_owned(),
+    )];
+    if let Some(refresh) = token["refresh_token"].as_str() {
+        secrets.push(("refresh token", refresh.to_owned()));
+    }
+    secrets
+}
+
+/// The binary running in the background, its output collected as it comes.
+struct Running {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+fn collect(mut stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stream.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            into.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    });
+}
+
+impl Running {
+    fn start(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start monzo-auth");
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        collect(child.stdout.take().unwrap(), Arc::clone(&stdout));
+        collect(child.stderr.take().unwrap(), Arc::clone(&stderr));
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (without blocking the runtime) until stderr contains `needle`; returns stderr.
+    async fn wait_for_stderr(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let text = self.stderr();
+            if text.contains(needle) {
+                return text;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("monzo-auth exited ({status}) before printing {needle:?}; stderr: {text}");
+            }
+            assert!(Instant::now() < deadline, "no {needle:?} on stderr: {text}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits (without blocking the runtime) for the exit; returns the code, stdout and stderr.
+    async fn finish(mut self) -> (Option<i32>, String, String) {
+        let deadline = Instant::now() + LIMIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "monzo-auth did not exit; stderr: {}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        // Let the collecting threads take what the process wrote last.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let out = self.stdout.lock().unwrap().clone();
+        (status.code(), out, self.stderr())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn login_prints_the_token_as_json_and_nothing_secret_on_stderr() {
+    let app = spawn_app().await;
+    let mut command = login(&app);
+    command.env("BROWSER", person(""));
+    let assert = run(command).await.success();
+    let token = token_json(&stdout(&assert));
+    assert_eq!(token["user_id"], DEMO_USER);
+    assert_eq!(token["token_type"], "Bearer");
+    assert!(token["expires_in"].as_u64().unwrap() > 0);
+    assert!(token["expires"].as_str().unwrap().ends_with('Z'));
+    assert!(token["refresh_token"].is_string(), "{token}");
+    assert!(token.get("token").is_none(), "{token}");
+    let access = token["access_token"].as_str().unwrap();
+    assert!(app.fake().is_access_token_live(access));
+
+    let err = stderr(&assert);
+    assert!(
+        err.contains("Waiting for you to approve in the browser"),
+        "{err}"
+    );
+    assert_no_secret("stderr", err.as_bytes(), &secrets_of(&token));
+}
+
+#[tokio::test]
+async fn login_prints_env_lines_or_the_bare_token() {
+    let app = spawn_app().await;
+
+    let mut command = login(&app);
+    command.env("BROWSER", person("")).args(["--format", "env"]);
+    let env = stdout(&run(command).await.success());
+    let names: Vec<&str> = env
+        .lines()
+        .map(|line| line.split_once('=').expect("NAME=value").0)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "MONZO_ACCESS_TOKEN",
+            "MONZO_REFRESH_TOKEN",
+            "MONZO_USER_ID",
+            "MONZO_TOKEN_EXPIRES"
+        ],
+        "{env}"
+    );
+    // What a shell would make of the lines.
+    let value = |name: &str| {
+        let line = env.lines().find(|l| l.starts_with(name)).unwrap();
+        let words = shell_words::split(line).expect("shell-safe");
+        assert_eq!(words.len(), 1, "{line}");
+        words[0].split_once('=').unwrap().1.to_owned()
+    };
+    assert_eq!(value("MONZO_USER_ID="), DEMO_USER);
+    assert!(
+        app.fake()
+            .is_access_token_live(&value("MONZO_ACCESS_TOKEN="))
+    );
+
+    let mut command = login(&app);
+    command
+        .env("BROWSER", person(""))
+        .args(["--format", "token"]);
+    let bare = stdout(&run(command).await.success());
+    assert!(
+        bare.ends_with('\n') && bare.lines().count() == 1,
+        "{bare:?}"
+    );
+    assert!(app.fake().is_access_token_live(bare.trim_end()));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn output_goes_to_a_private_file_and_nothing_secret_to_stdout() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token.json");
+    // An old, world-readable file with longer content: narrowed and truncated.
+    std::fs::write(&path, "x".repeat(4096)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let mut command = login(&app);
+    command
+        .env("BROWSER", person(""))
+        .arg("--output")
+        .arg(&path);
+    let assert = run(command).await.success();
+    assert_eq!(stdout(&assert), "", "stdout must stay empty");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let token = token_json(&std::fs::read_to_string(&path).unwrap());
+    assert!(
+        app.fake()
+            .is_access_token_live(token["access_token"].as_str().unwrap())
+    );
+    let err = stderr(&assert);
+    assert!(last_line(&err).contains("written to"), "{err}");
+    assert_no_secret("stderr", err.as_bytes(), &secrets_of(&token));
+
+    let fresh = dir.path().join("fresh.env");
+    let mut command = login(&app);
+    command
+        .env("BROWSER", person(""))
+        .args(["--format", "env", "--output"])
+        .arg(&fresh);
+    let assert = run(command).await.success();
+    assert_eq!(stdout(&assert), "");
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(
+        std::fs::read_to_string(&fresh)
+            .unwrap()
+            .starts_with("MONZO_ACCESS_TOKEN=")
+    );
+}
+
+#[tokio::test]
+async fn a_denied_login_exits_3_with_one_line() {
+    let app = spawn_app().await;
+    let mut command = login(&app);
+    command.env("BROWSER", person("--deny"));
+    let assert = run(command).await.code(3);
+    assert_eq!(stdout(&assert), "");
+    let err = stderr(&assert);
+    assert_eq!(
+        last_line(&err),
+        "monzo-auth: access was denied at Monzo",
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_session_exits_4() {
+    let app = spawn_app_with(AppOptions::default().env("SESSION_TTL_SECS", "1")).await;
+    let mut command = login(&app);
+    // A browser that opens nothing: nobody ever logs in.
+    command.env("BROWSER", "true");
+    let assert = run(command).await.code(4);
+    assert_eq!(stdout(&assert), "");
+    let err = stderr(&assert);
+    assert!(
+        last_line(&err).starts_with("monzo-auth: the login session expired"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_service_exits_5_with_one_line() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut command = clean_command(&workspace_binary("monzo-auth"));
+    command
+        .args(["login", "--service", &format!("http://127.0.0.1:{port}/")])
+        .env("BROWSER", "true")
+        .stdin(Stdio::null());
+    let assert = run(command).await.code(5);
+    assert_eq!(stdout(&assert), "");
+    let err = stderr(&assert);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "monzo-auth: cannot reach the service at http://127.0.0.1:{port}/ ("
+        )),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn bad_or_missing_flags_are_usage_errors() {
+    for service in ["not a url", "ftp://example.com/", "localhost:3000"] {
+        let mut command = clean_command(&workspace_binary("monzo-auth"));
+        command
+            .args(["login", "--service", service])
+            .stdin(Stdio::null());
+        let assert = run(command).await.code(2);
+        let err = stderr(&assert);
+        assert_eq!(err.lines().count(), 1, "{service}: {err}");
+        assert!(err.starts_with("monzo-auth: --service: "), "{err}");
+    }
+    // An --output that cannot be written is found out before anyone logs in.
+    let mut command = clean_command(&workspace_binary("monzo-auth"));
+    command
+        .args(["login", "--service", "http://127.0.0.1:9/"])
+        .args(["--output", "/nonexistent/dir/token.json"])
+        .stdin(Stdio::null());
+    let err = stderr(&run(command).await.code(2));
+    assert_eq!(
+        err,
+        "monzo-auth: --output: the directory /nonexistent/dir does not exist\n"
+    );
+    // Neither flag nor MONZO_AUTH_SERVICE: clap's usage error.
+    let mut command = clean_command(&workspace_binary("monzo-auth"));
+    command.arg("login").stdin(Stdio::null());
+    let assert = run(command).await.code(2);
+    assert!(stderr(&assert).contains("--service"), "{}", stderr(&assert));
+}
+
+#[tokio::test]
+async fn help_documents_the_exit_codes() {
+    let mut command = clean_command(&workspace_binary("monzo-auth"));
+    command.args(["login", "--help"]);
+    let help = stdout(&run(command).await.success());
+    for line in [
+        "Exit codes:",
+        "3    access was denied",
+        "7    --wait-for-approval",
+        "130",
+    ] {
+        assert!(help.contains(line), "{line:?} missing from: {help}");
+    }
+    assert!(!help.contains("approval-poll-ms"), "{help}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn ctrl_c_and_sigterm_stop_the_wait_cleanly() {
+    let app = spawn_app().await;
+    for signal in ["INT", "TERM"] {
+        let mut command = login(&app);
+        command.env("BROWSER", "true");
+        let mut running = Running::start(command);
+        running
+            .wait_for_stderr("Waiting for you to approve in the browser")
+            .await;
+        running.signal(signal);
+        let (code, out, err) = running.finish().await;
+        assert_eq!(code, Some(130), "SIG{signal}: {err}");
+        assert_eq!(out, "", "SIG{signal}");
+        assert_eq!(
+            last_line(&err),
+            "monzo-auth: interrupted",
+            "SIG{signal}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wait_for_approval_holds_the_token_until_access_is_approved() {
+    let app = spawn_app().await;
+    let mut command = login(&app);
+    command
+        .env("BROWSER", person(""))
+        .env("MONZO_API_URL", app.monzo.api_url.as_str())
+        .env("MONZO_AUTH_APPROVAL_POLL_MS", "100")
+        .arg("--wait-for-approval");
+    let mut running = Running::start(command);
+    // Seen only after /accounts answered 403 insufficient_permissions.
+    running
+        .wait_for_stderr("Approve access in your Monzo app")
+        .await;
+    assert_eq!(
+        running.stdout.lock().unwrap().as_str(),
+        "",
+        "token printed too early"
+    );
+    app.fake().approve_sca(DEMO_USER);
+    let (code, out, err) = running.finish().await;
+    assert_eq!(code, Some(0), "{err}");
+    let token = token_json(&out);
+    assert!(
+        app.fake()
+            .is_access_token_live(token["access_token"].as_str().unwrap())
+    );
+    assert_no_secret("stderr", err.as_bytes(), &secrets_of(&token));
+}
+
+#[tokio::test]
+async fn wait_for_approval_gives_up_with_its_own_exit_code() {
+    let app = spawn_app().await;
+    let mut command = login(&app);
+    command
+        .env("BROWSER", person(""))
+        .env("MONZO_API_URL", app.monzo.api_url.as_str())
+        .env("MONZO_AUTH_APPROVAL_POLL_MS", "100")
+        .args(["--wait-for-approval", "--approval-timeout", "1"]);
+    let assert = run(command).await.code(7);
+    assert_eq!(stdout(&assert), "");
+    let err = stderr(&assert);
+    assert!(
+        last_line(&err)
+            .starts_with("monzo-auth: access was not approved in the Monzo app within 1 s"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn no_browser_with_qr_shows_the_url_and_a_qr_code_for_a_phone() {
+    let app = spawn_app().await;
+    let mut command = login(&app);
+    // Would fail loudly if it were used.
+    command
+        .env("BROWSER", "false")
+        .args(["--no-browser", "--qr"]);
+    let mut running = Running::start(command);
+    let err = running
+        .wait_for_stderr("Waiting for you to approve in the browser")
+        .await;
+    let url_line = err
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with(app.monzo.auth_url.as_str()))
+        .unwrap_or_else(|| panic!("no login URL in: {err}"));
+    let login_url: Url = url_line.parse().expect("the login URL");
+    assert!(
+        err.contains('█') && err.contains('▀'),
+        "no QR code in: {err}"
+    );
+    assert!(!err.contains("Could not open a browser"), "{err}");
+
+    // The person scans the code and logs in on their phone.
+    let driver = app.driver();
+    let redirect = driver
+        .at_monzo(&login_url, DEMO_USER, Decision::Approve)
+        .await;
+    assert_eq!(driver.callback(&redirect.callback_url).await.status(), 303);
+    let (code, out, err) = running.finish().await;
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(token_json(&out)["user_id"], DEMO_USER);
+}
+
+#[tokio::test]
+async fn a_monzo_outage_while_redeeming_is_retried() {
+    let app = spawn_app().await;
+    // The first exchange fails; the service answers 502 and keeps the session.
+    app.fake().fail_next(1, Failure::Status(503));
+    let mut command = login(&app);
+    command.env("BROWSER", person(""));
+    let assert = run(command).await.success();
+    let err = stderr(&assert);
+    assert!(err.contains("Monzo unavailable, retrying in"), "{err}");
+    let token = token_json(&stdout(&assert));
+    assert!(
+        app.fake()
+            .is_access_token_live(token["access_token"].as_str().unwrap())
+    );
+    assert_eq!(app.fake().stats().successful_code_exchanges, 1);
+}
+
+#[tokio::test]
+async fn a_browser_that_fails_leads_to_the_url_being_printed() {
+    let app = spawn_app_with(AppOptions::default().env("SESSION_TTL_SECS", "2")).await;
+    let mut command = login(&app);
+    // The first alternative cannot run, the second fails: the person gets the URL.
+    command.env("BROWSER", "/nonexistent/browser:false");
+    let assert = run(command).await.code(4);
+    let err = stderr(&assert);
+    assert!(
+        err.contains("Could not open a browser (false failed"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("\n  {}", app.monzo.auth_url)),
+        "no URL in: {err}"
+    );
+}
