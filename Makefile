@@ -18,7 +18,11 @@ endif
 # SAM must not phone home.
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test build-all build deploy set-secret fmt lint clean
+# The browser tests drive Debian's Chromium (installed when missing) with npm's playwright-core.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test build-all browser build deploy set-secret fmt lint clean
 
 ## run: the service on 127.0.0.1:3000; demo mode (a built-in stand-in for Monzo) unless
 ## MONZO_CLIENT_ID is set, in which case MONZO_CLIENT_SECRET must be set too.
@@ -31,7 +35,7 @@ endif
 
 ## test: the tools into .venv, lint, one debug build of everything, then every test with
 ## moto_server running.
-test: $(VENV)/.installed lint build-all
+test: $(VENV)/.installed browser lint build-all
 	scripts/with-moto $(CARGO) test --workspace --locked --no-fail-fast
 
 # One build of every target, so the tests that start the real binaries find them current and
@@ -43,6 +47,16 @@ $(VENV)/.installed: requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps cargo-lambda==1.9.2
+	touch $@
+
+browser: tests/browser/node_modules/.installed
+	@[ -x "$(CHROMIUM)" ] || { \
+		echo "installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+tests/browser/node_modules/.installed: tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## build: the three Lambda functions, release-built: target/lambda/<function>/bootstrap.
@@ -89,5 +103,5 @@ lint: $(VENV)/.installed
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) $(DEPLOY_VENV) .aws-sam
+	rm -rf $(VENV) $(DEPLOY_VENV) .aws-sam tests/browser/node_modules artifacts
 	rm -f monzo-auth.db monzo-auth.db-wal monzo-auth.db-shm

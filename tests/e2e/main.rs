@@ -1,11 +1,13 @@
 //! monzo-auth's end-to-end tests: one test binary, real HTTP on loopback.
 
 mod api;
+mod browser;
 mod callback;
 mod cli;
 mod deploy;
 mod lambda;
 mod pages;
 mod process;
+mod readme;
 mod secrets;
 mod store_conformance;
