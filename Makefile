@@ -95,6 +95,7 @@ fmt:
 lint: $(VENV)/.installed
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps -p monzo-auth-client
 	$(VENV)/bin/cfn-lint template.yaml
 	@if [ -x $(DEPLOY_VENV)/bin/sam ]; then \
 		PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" sam validate --lint; \
