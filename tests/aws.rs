@@ -71,14 +71,14 @@ pub async fn create_sessions_table(aws: &SdkConfig) -> String {
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name("state")
+                .attribute_name("pk")
                 .attribute_type(ScalarAttributeType::S)
                 .build()
                 .unwrap(),
         )
         .key_schema(
             KeySchemaElement::builder()
-                .attribute_name("state")
+                .attribute_name("pk")
                 .key_type(KeyType::Hash)
                 .build()
                 .unwrap(),

@@ -171,14 +171,10 @@ impl Flow {
         };
         let id = PollId::generate();
         let ttl = self.settings.session_ttl;
-        let session = Session::new_pending(
-            &id,
-            now_ms(),
-            ttl.as_millis() as i64,
-            ttl.as_secs() as i64,
-            code_challenge,
-            recorded,
-        );
+        let session =
+            Session::new_pending(&id, now_ms(), ttl.as_millis() as i64, ttl.as_secs() as i64)
+                .with_code_challenge(code_challenge)
+                .with_return_url(recorded);
         self.store.create(&session).await?;
         Ok(Started {
             login_url: self.monzo.login_url(redirect_uri.as_str(), &session.state),

@@ -198,6 +198,105 @@ pub struct Lease {
     pub until_ms: i64,
 }
 
+/// What a device-flow session (RFC 8628) carries on top of a simple one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceGrant {
+    /// The `client_id` given at `/device/code`; polls must present the same one.
+    pub client_id: String,
+    /// The current polling interval; each `slow_down` adds five seconds for good.
+    pub interval_ms: i64,
+    /// When the next poll is allowed; `None` until the first poll, which is always allowed.
+    pub next_poll_ms: Option<i64>,
+}
+
+/// The alphabet of user codes (RFC 8628 6.1): 20 consonants, no vowels (no words), no
+/// look-alikes.
+const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+const USER_CODE_LEN: usize = 8;
+
+/// The short code a person types at `/device` (about 34.6 bits). Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserCode([u8; USER_CODE_LEN]);
+
+impl UserCode {
+    pub fn generate() -> Self {
+        let mut code = [0u8; USER_CODE_LEN];
+        let mut filled = 0;
+        while filled < USER_CODE_LEN {
+            for byte in random_bytes::<16>() {
+                // Rejection sampling keeps every letter equally likely (256 = 12 * 20 + 16).
+                if byte < 240 && filled < USER_CODE_LEN {
+                    code[filled] = USER_CODE_ALPHABET[usize::from(byte % 20)];
+                    filled += 1;
+                }
+            }
+        }
+        Self(code)
+    }
+
+    /// Reads what a person typed: any case, with or without the dash, spaces ignored.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut code = [0u8; USER_CODE_LEN];
+        let mut len = 0;
+        for c in text.chars() {
+            if c == '-' || c.is_whitespace() {
+                continue;
+            }
+            let upper = c.to_ascii_uppercase();
+            if !upper.is_ascii()
+                || !USER_CODE_ALPHABET.contains(&(upper as u8))
+                || len == USER_CODE_LEN
+            {
+                return None;
+            }
+            code[len] = upper as u8;
+            len += 1;
+        }
+        (len == USER_CODE_LEN).then_some(Self(code))
+    }
+
+    /// `XXXX-XXXX`, as shown to people.
+    pub fn display(&self) -> String {
+        let text = std::str::from_utf8(&self.0).expect("ASCII");
+        format!("{}-{}", &text[..4], &text[4..])
+    }
+
+    /// The key the code is stored under: a hash, so the store holds no user code.
+    pub fn store_key(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(b"monzo-auth/user-code/v1\0");
+        hasher.update(self.0);
+        format!("user#{}", URL_SAFE_NO_PAD.encode(hasher.finalize()))
+    }
+}
+
+impl fmt::Debug for UserCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UserCode(<redacted>)")
+    }
+}
+
+/// Which session a user code leads to, for as long as that session lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserCodeRecord {
+    /// [`UserCode::store_key`].
+    pub key: String,
+    pub state: State,
+    pub expires_at_ms: i64,
+    pub purge_at: i64,
+}
+
+/// The store's verdict on a device poll's timing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// The interval since the previous poll has passed (or this is the first poll).
+    Allowed,
+    /// Too soon: the interval has grown to `interval_ms`.
+    SlowDown { interval_ms: i64 },
+    /// No such device session.
+    NotFound,
+}
+
 /// A session as the store keeps it. Holds no poll id, no plaintext code and no token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
@@ -208,6 +307,8 @@ pub struct Session {
     /// The redirect URI the login used, when it is not the configured one (Lambda derives it from
     /// the request); the exchange must send the same value.
     pub return_url: Option<String>,
+    /// Present for sessions started at `/device/code` (RFC 8628).
+    pub device: Option<DeviceGrant>,
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
     /// Unix seconds after which the store may forget the session (DynamoDB's TTL attribute).
@@ -218,26 +319,38 @@ pub struct Session {
 impl Session {
     /// A fresh pending session for `id`, alive for `ttl_ms` and remembered as expired for
     /// `purge_grace_secs` more.
-    pub fn new_pending(
-        id: &PollId,
-        now_ms: i64,
-        ttl_ms: i64,
-        purge_grace_secs: i64,
-        code_challenge: Option<CodeChallenge>,
-        return_url: Option<String>,
-    ) -> Self {
+    pub fn new_pending(id: &PollId, now_ms: i64, ttl_ms: i64, purge_grace_secs: i64) -> Self {
         let expires_at_ms = now_ms + ttl_ms;
         Self {
             state: id.state(),
             status: Status::Pending,
             seal_public_key: id.sealing_key().public_key(),
-            code_challenge,
-            return_url,
+            code_challenge: None,
+            return_url: None,
+            device: None,
             created_at_ms: now_ms,
             expires_at_ms,
             purge_at: expires_at_ms.div_euclid(1000) + 1 + purge_grace_secs,
             lease: None,
         }
+    }
+
+    /// Binds the session to an RFC 7636 code challenge.
+    pub fn with_code_challenge(mut self, challenge: Option<CodeChallenge>) -> Self {
+        self.code_challenge = challenge;
+        self
+    }
+
+    /// Records the redirect URI this session's login uses.
+    pub fn with_return_url(mut self, return_url: Option<String>) -> Self {
+        self.return_url = return_url;
+        self
+    }
+
+    /// Makes it a device-flow session.
+    pub fn with_device(mut self, device: DeviceGrant) -> Self {
+        self.device = Some(device);
+        self
     }
 
     pub fn is_expired(&self, now_ms: i64) -> bool {
@@ -301,6 +414,59 @@ mod tests {
         assert!(!challenge.is_met_by("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"));
         assert!(!challenge.is_met_by("short"));
         assert!(CodeChallenge::parse("plain-text-challenge").is_none());
+    }
+
+    #[test]
+    fn user_codes_read_as_people_type_them() {
+        let code = UserCode::generate();
+        let shown = code.display();
+        assert_eq!(shown.len(), 9);
+        assert_eq!(&shown[4..5], "-");
+        assert!(
+            shown
+                .replace('-', "")
+                .bytes()
+                .all(|b| USER_CODE_ALPHABET.contains(&b))
+        );
+        for typed in [
+            shown.clone(),
+            shown.to_lowercase(),
+            shown.replace('-', ""),
+            format!(" {} ", shown.replace('-', " - ")),
+        ] {
+            assert_eq!(UserCode::parse(&typed), Some(code.clone()), "{typed:?}");
+        }
+        for bad in [
+            "",
+            "BCDF-GHJ",
+            "BCDF-GHJKL",
+            "ABCD-EFGH",
+            "BCDF-GHJ1",
+            "ÄCDF-GHJK",
+        ] {
+            assert_eq!(UserCode::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            code.store_key(),
+            UserCode::parse(&shown.to_lowercase()).unwrap().store_key()
+        );
+        assert!(!code.store_key().contains(&shown.replace('-', "")));
+        assert!(!format!("{code:?}").contains(&shown[..4]));
+    }
+
+    #[test]
+    fn user_codes_use_the_whole_alphabet_evenly() {
+        let mut counts = [0u32; 20];
+        for _ in 0..2000 {
+            for b in UserCode::generate().0 {
+                counts[USER_CODE_ALPHABET.iter().position(|&a| a == b).unwrap()] += 1;
+            }
+        }
+        // 16 000 letters, 800 expected each; a biased generator lands far outside this.
+        assert!(
+            counts.iter().all(|&n| (600..1000).contains(&n)),
+            "{counts:?}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use e2e_tests::*;
-use shared::session::{Lease, PollId, Session, State};
+use shared::session::{Lease, Pace, PollId, Session, State, UserCodeRecord};
 use shared::store::{SessionStore, StoreError};
 use url::Url;
 
@@ -162,6 +162,21 @@ impl SessionStore for UnavailableStore {
         Err(down())
     }
     async fn finish(&self, _: &State, _: &str) -> Result<bool, StoreError> {
+        Err(down())
+    }
+    async fn create_user_code(&self, _: &UserCodeRecord, _: i64) -> Result<bool, StoreError> {
+        Err(down())
+    }
+    async fn find_user_code(&self, _: &str) -> Result<Option<UserCodeRecord>, StoreError> {
+        Err(down())
+    }
+    async fn pace_poll(&self, _: &State, _: i64, _: i64) -> Result<Pace, StoreError> {
+        Err(down())
+    }
+    async fn failures(&self, _: &str) -> Result<u64, StoreError> {
+        Err(down())
+    }
+    async fn add_failure(&self, _: &str, _: i64) -> Result<u64, StoreError> {
         Err(down())
     }
 }

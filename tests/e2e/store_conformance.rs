@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use shared::session::{Lease, PollId, Session, Status};
+use shared::session::{
+    DeviceGrant, Lease, Pace, PollId, Session, Status, UserCode, UserCodeRecord,
+};
 use shared::store::{MemoryStore, SessionStore, SqliteStore, StoreError};
 
 const NOW: i64 = 1_800_000_000_000;
@@ -11,7 +13,7 @@ const TTL_MS: i64 = 600_000;
 
 fn pending(now: i64) -> (PollId, Session) {
     let id = PollId::generate();
-    let session = Session::new_pending(&id, now, TTL_MS, 600, None, None);
+    let session = Session::new_pending(&id, now, TTL_MS, 600);
     (id, session)
 }
 
@@ -36,14 +38,14 @@ pub async fn create_and_get_round_trip(store: Arc<dyn SessionStore>) {
     let id = PollId::generate();
     let challenge =
         shared::session::CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
-    let full = Session::new_pending(
-        &id,
-        NOW,
-        TTL_MS,
-        600,
-        challenge,
-        Some("https://x.example/Prod/callback".into()),
-    );
+    let full = Session::new_pending(&id, NOW, TTL_MS, 600)
+        .with_code_challenge(challenge)
+        .with_return_url(Some("https://x.example/Prod/callback".into()))
+        .with_device(DeviceGrant {
+            client_id: "my-app".into(),
+            interval_ms: 5000,
+            next_poll_ms: Some(NOW + 5000),
+        });
     store.create(&full).await.unwrap();
     assert_eq!(store.get(&id.state()).await.unwrap(), Some(full));
 }
@@ -228,6 +230,140 @@ pub async fn purged_only_after_the_grace_period(store: Arc<dyn SessionStore>) {
     assert!(store.get(&old_id.state()).await.unwrap().is_some());
 }
 
+fn device_session(now: i64, interval_ms: i64) -> (PollId, Session) {
+    let id = PollId::generate();
+    let session = Session::new_pending(&id, now, TTL_MS, 600).with_device(DeviceGrant {
+        client_id: "my-app".into(),
+        interval_ms,
+        next_poll_ms: None,
+    });
+    (id, session)
+}
+
+pub async fn user_codes_map_to_their_session(store: Arc<dyn SessionStore>) {
+    let (id, session) = device_session(NOW, 5000);
+    store.create(&session).await.unwrap();
+    let code = UserCode::generate();
+    let record = UserCodeRecord {
+        key: code.store_key(),
+        state: id.state(),
+        expires_at_ms: session.expires_at_ms,
+        purge_at: session.purge_at,
+    };
+    assert!(store.create_user_code(&record, NOW).await.unwrap());
+    assert_eq!(
+        store.find_user_code(&record.key).await.unwrap(),
+        Some(record.clone())
+    );
+    assert_eq!(
+        store
+            .find_user_code(&UserCode::generate().store_key())
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A live code keeps its key; once it has expired, a new session may take it over.
+    let other = UserCodeRecord {
+        state: PollId::generate().state(),
+        ..record.clone()
+    };
+    assert!(!store.create_user_code(&other, NOW + 1).await.unwrap());
+    assert_eq!(
+        store
+            .find_user_code(&record.key)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        id.state()
+    );
+    let later = UserCodeRecord {
+        expires_at_ms: record.expires_at_ms + TTL_MS,
+        ..other
+    };
+    assert!(
+        store
+            .create_user_code(&later, record.expires_at_ms)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.find_user_code(&record.key).await.unwrap(),
+        Some(later)
+    );
+}
+
+pub async fn device_polls_are_paced(store: Arc<dyn SessionStore>) {
+    let (id, session) = device_session(NOW, 5000);
+    store.create(&session).await.unwrap();
+    let state = id.state();
+    assert_eq!(
+        store.pace_poll(&state, NOW, 5000).await.unwrap(),
+        Pace::Allowed,
+        "first poll"
+    );
+    assert_eq!(
+        store.pace_poll(&state, NOW + 1000, 5000).await.unwrap(),
+        Pace::SlowDown {
+            interval_ms: 10_000
+        }
+    );
+    // The grown interval runs from the too-early poll and stays grown.
+    assert_eq!(
+        store.pace_poll(&state, NOW + 10_999, 5000).await.unwrap(),
+        Pace::SlowDown {
+            interval_ms: 15_000
+        }
+    );
+    assert_eq!(
+        store.pace_poll(&state, NOW + 25_999, 5000).await.unwrap(),
+        Pace::Allowed
+    );
+    assert_eq!(
+        store.pace_poll(&state, NOW + 40_999, 5000).await.unwrap(),
+        Pace::Allowed
+    );
+    let stored = store.get(&state).await.unwrap().unwrap().device.unwrap();
+    assert_eq!(
+        (stored.interval_ms, stored.next_poll_ms),
+        (15_000, Some(NOW + 55_999))
+    );
+
+    let (plain, session) = pending(NOW);
+    store.create(&session).await.unwrap();
+    assert_eq!(
+        store.pace_poll(&plain.state(), NOW, 5000).await.unwrap(),
+        Pace::NotFound,
+        "not a device session"
+    );
+    assert_eq!(
+        store
+            .pace_poll(&PollId::generate().state(), NOW, 5000)
+            .await
+            .unwrap(),
+        Pace::NotFound
+    );
+}
+
+pub async fn failure_counters_count_atomically(store: Arc<dyn SessionStore>) {
+    let key = format!("limit#test#{}", shared::session::random_token::<6>());
+    assert_eq!(store.failures(&key).await.unwrap(), 0);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (store, key) = (Arc::clone(&store), key.clone());
+        tasks.spawn(async move { store.add_failure(&key, NOW / 1000 + 600).await.unwrap() });
+    }
+    let mut seen: Vec<u64> = tasks.join_all().await;
+    seen.sort();
+    assert_eq!(
+        seen,
+        (1..=10).collect::<Vec<_>>(),
+        "each increment saw its own count"
+    );
+    assert_eq!(store.failures(&key).await.unwrap(), 10);
+}
+
 /// Runs the whole suite against stores made by `make`, a fresh one per case.
 macro_rules! conformance_suite {
     ($module:ident, $make:expr) => {
@@ -257,6 +393,18 @@ macro_rules! conformance_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_claims_have_one_winner() {
                 super::concurrent_claims_have_one_winner(store().await).await;
+            }
+            #[tokio::test]
+            async fn user_codes_map_to_their_session() {
+                super::user_codes_map_to_their_session(store().await).await;
+            }
+            #[tokio::test]
+            async fn device_polls_are_paced() {
+                super::device_polls_are_paced(store().await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn failure_counters_count_atomically() {
+                super::failure_counters_count_atomically(store().await).await;
             }
             #[tokio::test]
             async fn purged_only_after_the_grace_period() {
@@ -318,3 +466,23 @@ conformance_suite!(dynamodb, {
         table,
     ))
 });
+
+#[tokio::test]
+async fn sqlite_version_1_files_are_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        // A file as the first release left it.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE sessions (state TEXT PRIMARY KEY NOT NULL, status TEXT NOT NULL, \
+             seal_public_key BLOB NOT NULL, sealed_code BLOB, code_challenge TEXT, return_url TEXT, \
+             created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL, purge_at INTEGER NOT NULL, \
+             lease_id TEXT, lease_until_ms INTEGER) WITHOUT ROWID; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store: Arc<dyn SessionStore> = Arc::new(SqliteStore::open(&path).unwrap());
+    device_polls_are_paced(Arc::clone(&store)).await;
+    user_codes_map_to_their_session(store).await;
+}

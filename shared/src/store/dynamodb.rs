@@ -15,13 +15,19 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::{SessionStore, StoreError};
-use crate::session::{CodeChallenge, Lease, SealPublicKey, Session, State, Status};
+use crate::session::{
+    CodeChallenge, DeviceGrant, Lease, Pace, SealPublicKey, Session, State, Status, UserCodeRecord,
+};
 
 /// An item as DynamoDB returns it.
 pub type Item = HashMap<String, AttributeValue>;
 
 /// Attribute names, in one place for the conversions and the expressions.
 mod attr {
+    /// The table's partition key: a session's state, `user#…` for a user code, `limit#…` for a
+    /// failure counter.
+    pub const KEY: &str = "pk";
+    /// A user code item's session.
     pub const STATE: &str = "state";
     pub const STATUS: &str = "status";
     pub const SEAL_PUBLIC_KEY: &str = "seal_public_key";
@@ -34,6 +40,10 @@ mod attr {
     pub const PURGE_AT: &str = "purge_at";
     pub const LEASE_ID: &str = "lease_id";
     pub const LEASE_UNTIL_MS: &str = "lease_until_ms";
+    pub const DEVICE_CLIENT_ID: &str = "device_client_id";
+    pub const INTERVAL_MS: &str = "interval_ms";
+    pub const NEXT_POLL_MS: &str = "next_poll_ms";
+    pub const COUNT: &str = "count";
 }
 
 #[derive(Clone)]
@@ -106,7 +116,11 @@ fn n(value: i64) -> AttributeValue {
 }
 
 fn key(state: &State) -> Item {
-    HashMap::from([(attr::STATE.to_owned(), s(state.as_text()))])
+    key_of(state.as_text())
+}
+
+fn key_of(pk: impl Into<String>) -> Item {
+    HashMap::from([(attr::KEY.to_owned(), s(pk))])
 }
 
 /// The item that stores `session`.
@@ -140,6 +154,13 @@ pub fn to_item(session: &Session) -> Item {
     if let Some(lease) = &session.lease {
         item.insert(attr::LEASE_ID.into(), s(lease.id.clone()));
         item.insert(attr::LEASE_UNTIL_MS.into(), n(lease.until_ms));
+    }
+    if let Some(device) = &session.device {
+        item.insert(attr::DEVICE_CLIENT_ID.into(), s(device.client_id.clone()));
+        item.insert(attr::INTERVAL_MS.into(), n(device.interval_ms));
+        if let Some(next) = device.next_poll_ms {
+            item.insert(attr::NEXT_POLL_MS.into(), n(next));
+        }
     }
     item
 }
@@ -180,7 +201,7 @@ impl TryFrom<&Item> for Session {
     type Error = StoreError;
 
     fn try_from(item: &Item) -> Result<Self, Self::Error> {
-        let state = required(get_s(item, attr::STATE)?, attr::STATE)?;
+        let state = required(get_s(item, attr::KEY)?, attr::KEY)?;
         let sealed_code = get_b(item, attr::SEALED_CODE)?;
         let status = match (
             required(get_s(item, attr::STATUS)?, attr::STATUS)?,
@@ -195,7 +216,7 @@ impl TryFrom<&Item> for Session {
         };
         let public_key = required(get_b(item, attr::SEAL_PUBLIC_KEY)?, attr::SEAL_PUBLIC_KEY)?;
         Ok(Session {
-            state: State::parse(state).ok_or_else(|| corrupt(attr::STATE))?,
+            state: State::parse(state).ok_or_else(|| corrupt(attr::KEY))?,
             status,
             seal_public_key: SealPublicKey(
                 public_key
@@ -206,6 +227,18 @@ impl TryFrom<&Item> for Session {
                 .map(|text| CodeChallenge::parse(text).ok_or_else(|| corrupt(attr::CODE_CHALLENGE)))
                 .transpose()?,
             return_url: get_s(item, attr::RETURN_URL)?.map(str::to_owned),
+            device: match (
+                get_s(item, attr::DEVICE_CLIENT_ID)?,
+                get_n(item, attr::INTERVAL_MS)?,
+            ) {
+                (Some(client_id), Some(interval_ms)) => Some(DeviceGrant {
+                    client_id: client_id.to_owned(),
+                    interval_ms,
+                    next_poll_ms: get_n(item, attr::NEXT_POLL_MS)?,
+                }),
+                (None, None) => None,
+                _ => return Err(corrupt(attr::DEVICE_CLIENT_ID)),
+            },
             created_at_ms: required(get_n(item, attr::CREATED_AT_MS)?, attr::CREATED_AT_MS)?,
             expires_at_ms: required(get_n(item, attr::EXPIRES_AT_MS)?, attr::EXPIRES_AT_MS)?,
             purge_at: required(get_n(item, attr::PURGE_AT)?, attr::PURGE_AT)?,
@@ -232,8 +265,8 @@ impl SessionStore for DynamoDbStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(session)))
-            .condition_expression("attribute_not_exists(#state)")
-            .expression_attribute_names("#state", attr::STATE)
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", attr::KEY)
             .send()
             .await;
         match result {
@@ -370,6 +403,150 @@ impl SessionStore for DynamoDbStore {
             .await;
         applied("DeleteItem", result)
     }
+
+    async fn create_user_code(
+        &self,
+        record: &UserCodeRecord,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut item = key_of(record.key.clone());
+        item.insert(attr::STATE.into(), s(record.state.as_text()));
+        item.insert(attr::EXPIRES_AT_MS.into(), n(record.expires_at_ms));
+        item.insert(attr::PURGE_AT.into(), n(record.purge_at));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // A live code keeps its key; an expired one (not yet purged by TTL) gives it up.
+            .condition_expression("attribute_not_exists(#pk) OR #expires <= :now")
+            .expression_attribute_names("#pk", attr::KEY)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT_MS)
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        applied("PutItem", result)
+    }
+
+    async fn find_user_code(&self, key: &str) -> Result<Option<UserCodeRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| failure("GetItem", &err))?;
+        let Some(item) = output.item() else {
+            return Ok(None);
+        };
+        let state = required(get_s(item, attr::STATE)?, attr::STATE)?;
+        Ok(Some(UserCodeRecord {
+            key: key.to_owned(),
+            state: State::parse(state).ok_or_else(|| corrupt(attr::STATE))?,
+            expires_at_ms: required(get_n(item, attr::EXPIRES_AT_MS)?, attr::EXPIRES_AT_MS)?,
+            purge_at: required(get_n(item, attr::PURGE_AT)?, attr::PURGE_AT)?,
+        }))
+    }
+
+    async fn pace_poll(
+        &self,
+        state: &State,
+        now_ms: i64,
+        step_ms: i64,
+    ) -> Result<Pace, StoreError> {
+        // On time: the next interval starts now. (Right-hand sides read the item as it was.)
+        let on_time = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(state)))
+            .update_expression("SET #next = #interval + :now")
+            .condition_expression(
+                "attribute_exists(#interval) AND (attribute_not_exists(#next) OR #next <= :now)",
+            )
+            .expression_attribute_names("#next", attr::NEXT_POLL_MS)
+            .expression_attribute_names("#interval", attr::INTERVAL_MS)
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        match on_time {
+            Ok(_) => return Ok(Pace::Allowed),
+            Err(err) if condition_failed(&err) => {}
+            Err(err) => return Err(failure("UpdateItem", &err)),
+        }
+        // Too soon: the interval grows for good and starts anew.
+        let slowed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(state)))
+            .update_expression("SET #interval = #interval + :step, #next = #interval + :later")
+            .condition_expression("attribute_exists(#interval)")
+            .expression_attribute_names("#next", attr::NEXT_POLL_MS)
+            .expression_attribute_names("#interval", attr::INTERVAL_MS)
+            .expression_attribute_values(":step", n(step_ms))
+            .expression_attribute_values(":later", n(now_ms + step_ms))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match slowed {
+            Ok(output) => {
+                let interval_ms = output
+                    .attributes()
+                    .map(|item| get_n(item, attr::INTERVAL_MS))
+                    .transpose()?
+                    .flatten()
+                    .ok_or_else(|| corrupt(attr::INTERVAL_MS))?;
+                Ok(Pace::SlowDown { interval_ms })
+            }
+            Err(err) if condition_failed(&err) => Ok(Pace::NotFound),
+            Err(err) => Err(failure("UpdateItem", &err)),
+        }
+    }
+
+    async fn failures(&self, key: &str) -> Result<u64, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| failure("GetItem", &err))?;
+        let count = output
+            .item()
+            .map(|item| get_n(item, attr::COUNT))
+            .transpose()?
+            .flatten();
+        Ok(count.unwrap_or(0).max(0) as u64)
+    }
+
+    async fn add_failure(&self, key: &str, purge_at: i64) -> Result<u64, StoreError> {
+        let output = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(key)))
+            .update_expression("ADD #count :one SET #purge = :purge")
+            .expression_attribute_names("#count", attr::COUNT)
+            .expression_attribute_names("#purge", attr::PURGE_AT)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":purge", n(purge_at))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|err| failure("UpdateItem", &err))?;
+        let count = output
+            .attributes()
+            .map(|item| get_n(item, attr::COUNT))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| corrupt(attr::COUNT))?;
+        Ok(count.max(0) as u64)
+    }
 }
 
 /// A conditional write's outcome: applied, or its condition did not hold.
@@ -390,14 +567,7 @@ mod tests {
     use crate::session::PollId;
 
     fn session() -> Session {
-        Session::new_pending(
-            &PollId::generate(),
-            1_800_000_000_000,
-            600_000,
-            600,
-            None,
-            None,
-        )
+        Session::new_pending(&PollId::generate(), 1_800_000_000_000, 600_000, 600)
     }
 
     #[test]
@@ -417,7 +587,17 @@ mod tests {
             Some("https://abc.execute-api.eu-west-2.amazonaws.com/callback".into());
         let mut denied = session();
         denied.status = Status::Denied;
-        for original in [pending, authorized, denied] {
+        let device = session().with_device(DeviceGrant {
+            client_id: "my-app".into(),
+            interval_ms: 5000,
+            next_poll_ms: Some(1_800_000_005_000),
+        });
+        let fresh_device = session().with_device(DeviceGrant {
+            client_id: "my-app".into(),
+            interval_ms: 5000,
+            next_poll_ms: None,
+        });
+        for original in [pending, authorized, denied, device, fresh_device] {
             let item = to_item(&original);
             assert_eq!(Session::try_from(&item).unwrap(), original);
         }

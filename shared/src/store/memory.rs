@@ -6,11 +6,19 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{SessionStore, StoreError};
-use crate::session::{Lease, Session, State, Status};
+use crate::session::{Lease, Pace, Session, State, Status, UserCodeRecord};
 
 #[derive(Default)]
 pub struct MemoryStore {
-    sessions: Mutex<HashMap<State, Session>>,
+    data: Mutex<Data>,
+}
+
+#[derive(Default)]
+struct Data {
+    sessions: HashMap<State, Session>,
+    user_codes: HashMap<String, UserCodeRecord>,
+    /// Failure counters: count and purge_at.
+    counters: HashMap<String, (u64, i64)>,
 }
 
 impl MemoryStore {
@@ -21,11 +29,15 @@ impl MemoryStore {
     /// Runs `f` on the map; a panic elsewhere while holding the lock cannot leave a session
     /// half-written (every change below is one assignment), so a poisoned lock is still usable.
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<State, Session>) -> T) -> T {
-        let mut sessions = self
-            .sessions
+        self.with_data(|data| f(&mut data.sessions))
+    }
+
+    fn with_data<T>(&self, f: impl FnOnce(&mut Data) -> T) -> T {
+        let mut data = self
+            .data
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut sessions)
+        f(&mut data)
     }
 }
 
@@ -33,12 +45,15 @@ impl MemoryStore {
 impl SessionStore for MemoryStore {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
         let now_secs = session.created_at_ms.div_euclid(1000);
-        self.with(|sessions| {
-            sessions.retain(|_, s| s.purge_at > now_secs);
-            if sessions.contains_key(&session.state) {
+        self.with_data(|data| {
+            data.sessions.retain(|_, s| s.purge_at > now_secs);
+            data.user_codes.retain(|_, c| c.purge_at > now_secs);
+            data.counters
+                .retain(|_, (_, purge_at)| *purge_at > now_secs);
+            if data.sessions.contains_key(&session.state) {
                 return Err(StoreError::Conflict);
             }
-            sessions.insert(session.state.clone(), session.clone());
+            data.sessions.insert(session.state.clone(), session.clone());
             Ok(())
         })
     }
@@ -112,6 +127,63 @@ impl SessionStore for MemoryStore {
                 sessions.remove(state);
             }
             held
+        }))
+    }
+
+    async fn create_user_code(
+        &self,
+        record: &UserCodeRecord,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with_data(|data| {
+            let live = data
+                .user_codes
+                .get(&record.key)
+                .is_some_and(|existing| existing.expires_at_ms > now_ms);
+            if !live {
+                data.user_codes.insert(record.key.clone(), record.clone());
+            }
+            !live
+        }))
+    }
+
+    async fn find_user_code(&self, key: &str) -> Result<Option<UserCodeRecord>, StoreError> {
+        Ok(self.with_data(|data| data.user_codes.get(key).cloned()))
+    }
+
+    async fn pace_poll(
+        &self,
+        state: &State,
+        now_ms: i64,
+        step_ms: i64,
+    ) -> Result<Pace, StoreError> {
+        Ok(self.with(|sessions| {
+            let Some(device) = sessions.get_mut(state).and_then(|s| s.device.as_mut()) else {
+                return Pace::NotFound;
+            };
+            if device.next_poll_ms.is_none_or(|next| next <= now_ms) {
+                device.next_poll_ms = Some(now_ms + device.interval_ms);
+                Pace::Allowed
+            } else {
+                device.interval_ms += step_ms;
+                device.next_poll_ms = Some(now_ms + device.interval_ms);
+                Pace::SlowDown {
+                    interval_ms: device.interval_ms,
+                }
+            }
+        }))
+    }
+
+    async fn failures(&self, key: &str) -> Result<u64, StoreError> {
+        Ok(self.with_data(|data| data.counters.get(key).map_or(0, |(count, _)| *count)))
+    }
+
+    async fn add_failure(&self, key: &str, purge_at: i64) -> Result<u64, StoreError> {
+        Ok(self.with_data(|data| {
+            let entry = data.counters.entry(key.to_owned()).or_insert((0, purge_at));
+            entry.0 += 1;
+            entry.1 = entry.1.max(purge_at);
+            entry.0
         }))
     }
 }

@@ -13,7 +13,7 @@ use std::error::Error as StdError;
 
 use async_trait::async_trait;
 
-use crate::session::{Lease, Session, State};
+use crate::session::{Lease, Pace, Session, State, UserCodeRecord};
 
 pub use dynamodb::DynamoDbStore;
 pub use memory::MemoryStore;
@@ -77,4 +77,28 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes the session, only if `lease_id` still holds it: the end of a redeemed (or
     /// definitively failed) session.
     async fn finish(&self, state: &State, lease_id: &str) -> Result<bool, StoreError>;
+
+    /// Maps a user code (by its [`UserCodeRecord::key`]) to its session, only if no live code
+    /// has that key (an expired one may be replaced). Returns whether it did.
+    async fn create_user_code(
+        &self,
+        record: &UserCodeRecord,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Looks up a user code by its key, expired or not (the caller checks).
+    async fn find_user_code(&self, key: &str) -> Result<Option<UserCodeRecord>, StoreError>;
+
+    /// Paces a device session's polls, atomically: the first poll, or one at least the session's
+    /// interval after the previous, is [`Pace::Allowed`] and starts a new interval; an earlier
+    /// one grows the interval by `step_ms` for good, starts it anew, and is [`Pace::SlowDown`].
+    async fn pace_poll(&self, state: &State, now_ms: i64, step_ms: i64)
+    -> Result<Pace, StoreError>;
+
+    /// The value of a failure counter (0 if it does not exist).
+    async fn failures(&self, key: &str) -> Result<u64, StoreError>;
+
+    /// Adds one to a failure counter, atomically, keeping it until `purge_at` (Unix seconds).
+    /// Returns the new value.
+    async fn add_failure(&self, key: &str, purge_at: i64) -> Result<u64, StoreError>;
 }

@@ -12,30 +12,55 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use super::{SessionStore, StoreError};
-use crate::session::{CodeChallenge, Lease, SealPublicKey, Session, State, Status};
+use crate::session::{
+    CodeChallenge, DeviceGrant, Lease, Pace, SealPublicKey, Session, State, Status, UserCodeRecord,
+};
 
-/// Bumped when the table's shape changes.
-const SCHEMA_VERSION: i64 = 1;
+/// Bumped when the tables' shape changes; `MIGRATIONS[n]` takes version n to n + 1.
+const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS sessions (
-    state           TEXT PRIMARY KEY NOT NULL,
-    status          TEXT NOT NULL CHECK (status IN ('pending', 'authorized', 'denied')),
-    seal_public_key BLOB NOT NULL,
-    sealed_code     BLOB,
-    code_challenge  TEXT,
-    return_url      TEXT,
-    created_at_ms   INTEGER NOT NULL,
-    expires_at_ms   INTEGER NOT NULL,
-    purge_at        INTEGER NOT NULL,
-    lease_id        TEXT,
-    lease_until_ms  INTEGER
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sessions_by_purge_at ON sessions (purge_at);
-";
+const MIGRATIONS: [&str; 2] = [
+    // 0 -> 1: sessions.
+    "
+    CREATE TABLE IF NOT EXISTS sessions (
+        state           TEXT PRIMARY KEY NOT NULL,
+        status          TEXT NOT NULL CHECK (status IN ('pending', 'authorized', 'denied')),
+        seal_public_key BLOB NOT NULL,
+        sealed_code     BLOB,
+        code_challenge  TEXT,
+        return_url      TEXT,
+        created_at_ms   INTEGER NOT NULL,
+        expires_at_ms   INTEGER NOT NULL,
+        purge_at        INTEGER NOT NULL,
+        lease_id        TEXT,
+        lease_until_ms  INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS sessions_by_purge_at ON sessions (purge_at);
+    ",
+    // 1 -> 2: the device flow (RFC 8628): pacing, user codes, failure counters.
+    "
+    ALTER TABLE sessions ADD COLUMN device_client_id TEXT;
+    ALTER TABLE sessions ADD COLUMN interval_ms INTEGER;
+    ALTER TABLE sessions ADD COLUMN next_poll_ms INTEGER;
+    CREATE TABLE user_codes (
+        key           TEXT PRIMARY KEY NOT NULL,
+        state         TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        purge_at      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX user_codes_by_purge_at ON user_codes (purge_at);
+    CREATE TABLE counters (
+        key      TEXT PRIMARY KEY NOT NULL,
+        count    INTEGER NOT NULL,
+        purge_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX counters_by_purge_at ON counters (purge_at);
+    ",
+];
 
 const COLUMNS: &str = "state, status, seal_public_key, sealed_code, code_challenge, return_url, \
-                       created_at_ms, expires_at_ms, purge_at, lease_id, lease_until_ms";
+                       created_at_ms, expires_at_ms, purge_at, lease_id, lease_until_ms, \
+                       device_client_id, interval_ms, next_poll_ms";
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -72,10 +97,14 @@ impl SqliteStore {
                 "the database has schema version {version}, newer than this build's {SCHEMA_VERSION}"
             )));
         }
-        conn.execute_batch(SCHEMA)
+        for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            // Each step commits together with its new version number, or not at all.
+            conn.execute_batch(&format!(
+                "BEGIN; {migration} PRAGMA user_version = {}; COMMIT;",
+                from + 1
+            ))
             .map_err(StoreError::unavailable)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(StoreError::unavailable)?;
+        }
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -129,6 +158,9 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Session, StoreErro
     let lease_until_ms: Option<i64> = row.get(10)?;
     let (created_at_ms, expires_at_ms, purge_at) = (row.get(6)?, row.get(7)?, row.get(8)?);
     let return_url: Option<String> = row.get(5)?;
+    let device_client_id: Option<String> = row.get(11)?;
+    let interval_ms: Option<i64> = row.get(12)?;
+    let next_poll_ms: Option<i64> = row.get(13)?;
     Ok((|| {
         let corrupt = |what: &str| StoreError::Corrupt(format!("sessions.{what}"));
         let status = match (status.as_str(), sealed_code) {
@@ -152,6 +184,15 @@ fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Session, StoreErro
                 None => None,
             },
             return_url,
+            device: match (device_client_id, interval_ms) {
+                (Some(client_id), Some(interval_ms)) => Some(DeviceGrant {
+                    client_id,
+                    interval_ms,
+                    next_poll_ms,
+                }),
+                (None, None) => None,
+                _ => return Err(corrupt("device")),
+            },
             created_at_ms,
             expires_at_ms,
             purge_at,
@@ -182,11 +223,14 @@ impl SessionStore for SqliteStore {
         self.run(move |conn| {
             // Expired sessions past their grace period go here, so the table stays small without
             // a background task.
-            conn.execute(
-                "DELETE FROM sessions WHERE purge_at <= ?1",
-                [s.created_at_ms.div_euclid(1000)],
-            )
-            .map_err(StoreError::unavailable)?;
+            let now_secs = s.created_at_ms.div_euclid(1000);
+            for table in ["sessions", "user_codes", "counters"] {
+                conn.execute(
+                    &format!("DELETE FROM {table} WHERE purge_at <= ?1"),
+                    [now_secs],
+                )
+                .map_err(StoreError::unavailable)?;
+            }
             let sealed_code = match &s.status {
                 Status::Authorized { sealed_code } => Some(sealed_code.as_slice()),
                 _ => None,
@@ -195,7 +239,7 @@ impl SessionStore for SqliteStore {
                 .execute(
                     &format!(
                         "INSERT INTO sessions ({COLUMNS}) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
                          ON CONFLICT (state) DO NOTHING"
                     ),
                     params![
@@ -210,6 +254,9 @@ impl SessionStore for SqliteStore {
                         s.purge_at,
                         s.lease.as_ref().map(|l| l.id.as_str()),
                         s.lease.as_ref().map(|l| l.until_ms),
+                        s.device.as_ref().map(|d| d.client_id.as_str()),
+                        s.device.as_ref().map(|d| d.interval_ms),
+                        s.device.as_ref().and_then(|d| d.next_poll_ms),
                     ],
                 )
                 .map_err(StoreError::unavailable)?;
@@ -312,6 +359,131 @@ impl SessionStore for SqliteStore {
                 )
                 .map_err(StoreError::unavailable)?;
             Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn create_user_code(
+        &self,
+        record: &UserCodeRecord,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let record = record.clone();
+        self.run(move |conn| {
+            // Takes the key if it is free or its code has expired; leaves a live code alone.
+            let changed = conn
+                .execute(
+                    "INSERT INTO user_codes (key, state, expires_at_ms, purge_at) \
+                     VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (key) DO UPDATE SET state = excluded.state, \
+                       expires_at_ms = excluded.expires_at_ms, purge_at = excluded.purge_at \
+                     WHERE user_codes.expires_at_ms <= ?5",
+                    params![
+                        record.key,
+                        record.state.as_text(),
+                        record.expires_at_ms,
+                        record.purge_at,
+                        now_ms
+                    ],
+                )
+                .map_err(StoreError::unavailable)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn find_user_code(&self, key: &str) -> Result<Option<UserCodeRecord>, StoreError> {
+        let key = key.to_owned();
+        self.run(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT state, expires_at_ms, purge_at FROM user_codes WHERE key = ?1",
+                    [&key],
+                    |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()
+                .map_err(StoreError::unavailable)?;
+            row.map(|(state, expires_at_ms, purge_at)| {
+                Ok(UserCodeRecord {
+                    state: State::parse(&state)
+                        .ok_or_else(|| StoreError::Corrupt("user_codes.state".into()))?,
+                    key,
+                    expires_at_ms,
+                    purge_at,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn pace_poll(
+        &self,
+        state: &State,
+        now_ms: i64,
+        step_ms: i64,
+    ) -> Result<Pace, StoreError> {
+        let state = state.as_text();
+        self.run(move |conn| {
+            let allowed = conn
+                .execute(
+                    "UPDATE sessions SET next_poll_ms = ?2 + interval_ms \
+                     WHERE state = ?1 AND interval_ms IS NOT NULL \
+                       AND (next_poll_ms IS NULL OR next_poll_ms <= ?2)",
+                    params![state, now_ms],
+                )
+                .map_err(StoreError::unavailable)?;
+            if allowed == 1 {
+                return Ok(Pace::Allowed);
+            }
+            // Too soon (or no such device session): grow the interval and start it anew. The
+            // right-hand sides read the row as it was before this update.
+            let interval_ms: Option<i64> = conn
+                .query_row(
+                    "UPDATE sessions SET interval_ms = interval_ms + ?3, \
+                       next_poll_ms = ?2 + interval_ms + ?3 \
+                     WHERE state = ?1 AND interval_ms IS NOT NULL RETURNING interval_ms",
+                    params![state, now_ms, step_ms],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(StoreError::unavailable)?;
+            Ok(match interval_ms {
+                Some(interval_ms) => Pace::SlowDown { interval_ms },
+                None => Pace::NotFound,
+            })
+        })
+        .await
+    }
+
+    async fn failures(&self, key: &str) -> Result<u64, StoreError> {
+        let key = key.to_owned();
+        self.run(move |conn| {
+            let count: Option<i64> = conn
+                .query_row("SELECT count FROM counters WHERE key = ?1", [&key], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(StoreError::unavailable)?;
+            Ok(count.unwrap_or(0).max(0) as u64)
+        })
+        .await
+    }
+
+    async fn add_failure(&self, key: &str, purge_at: i64) -> Result<u64, StoreError> {
+        let key = key.to_owned();
+        self.run(move |conn| {
+            let count: i64 = conn
+                .query_row(
+                    "INSERT INTO counters (key, count, purge_at) VALUES (?1, 1, ?2) \
+                     ON CONFLICT (key) DO UPDATE SET count = count + 1, \
+                       purge_at = max(purge_at, excluded.purge_at) \
+                     RETURNING count",
+                    params![key, purge_at],
+                    |row| row.get(0),
+                )
+                .map_err(StoreError::unavailable)?;
+            Ok(count.max(0) as u64)
         })
         .await
     }
