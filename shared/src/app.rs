@@ -11,7 +11,7 @@ use url::Url;
 use aws_config::SdkConfig;
 
 use crate::config::{Config, ConfigError, SecretSetting, StoreSpec};
-use crate::flow::{Flow, FlowSettings};
+use crate::flow::{Flow, FlowSettings, GuessLimits};
 use crate::http::{self, AppState};
 use crate::monzo::{MonzoClient, MonzoSettings};
 use crate::secret::{ClientSecretSource, KmsSecret, NoSecret, PlainSecret};
@@ -106,12 +106,24 @@ pub fn local_service(
         monzo.secret,
         flow_settings(config, Some(return_url)),
     );
-    Ok(local_app(Arc::new(flow), demo))
+    Ok(local_app(Arc::new(flow), demo, config.trust_forwarded_for))
 }
 
 /// The flow's settings from the configuration; `return_url` is the one the host settled on.
 pub fn flow_settings(config: &Config, return_url: Option<Url>) -> FlowSettings {
+    // PUBLIC_BASE_URL, else RETURN_URL without its last segment (an API Gateway stage stays).
+    let public_base = match &config.public_base_url {
+        Some(base) if base.path().ends_with('/') => Some(base.clone()),
+        Some(base) => Url::parse(&format!("{base}/")).ok(),
+        None => return_url.as_ref().and_then(|url| url.join(".").ok()),
+    };
     FlowSettings {
+        public_base,
+        guess_limits: GuessLimits {
+            per_address: config.guess_limit_per_address,
+            global: config.guess_limit_global,
+            window: config.guess_window,
+        },
         return_url,
         session_ttl: config.session_ttl,
         poll_interval: config.poll_interval,
@@ -151,11 +163,18 @@ pub fn local_return_url(addr: SocketAddr) -> Url {
 }
 
 /// Every route in one app: what the local server serves.
-pub fn local_app(flow: Arc<Flow>, demo: bool) -> Router {
+pub fn local_app(flow: Arc<Flow>, demo: bool, trust_forwarded_for: bool) -> Router {
     let routes = http::new_routes()
+        .merge(http::device_code_routes())
         .merge(http::callback_routes())
+        .merge(http::device_page_routes())
         .merge(http::token_routes())
-        .merge(http::local_routes(demo));
+        .merge(http::oauth_token_routes())
+        .merge(http::local_routes(demo))
+        .layer(axum::middleware::from_fn_with_state(
+            trust_forwarded_for,
+            http::local_client_addr,
+        ));
     http::into_app(routes, flow as AppState)
 }
 
@@ -165,7 +184,11 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Connection info gives handlers the peer address (wrong user codes are counted per address).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

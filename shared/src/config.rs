@@ -49,7 +49,8 @@ pub enum SecretSetting {
 pub enum LambdaFunction {
     /// `/new`: builds login URLs, so needs the client id; never the secret.
     New,
-    /// `/callback`: only the store.
+    /// `/callback` and the `/device` pages: the store, and the client id for the login URLs
+    /// the device pages lead to.
     Callback,
     /// `/token`: exchanges codes, so needs the client id and the secret.
     Token,
@@ -69,10 +70,7 @@ pub enum Mode {
 
 impl Mode {
     fn needs_client_id(self) -> bool {
-        matches!(
-            self,
-            Mode::Local | Mode::Lambda(LambdaFunction::New | LambdaFunction::Token)
-        )
+        matches!(self, Mode::Local | Mode::Lambda(_))
     }
 
     fn needs_secret(self) -> bool {
@@ -98,6 +96,13 @@ pub struct Config {
     pub session_ttl: Duration,
     pub poll_interval: Duration,
     pub allowed_user_ids: Option<BTreeSet<String>>,
+    /// Wrong user codes `/device` takes per address and window (0: no limit).
+    pub guess_limit_per_address: u64,
+    /// Wrong user codes `/device` takes from everyone together per window (0: no limit).
+    pub guess_limit_global: u64,
+    pub guess_window: Duration,
+    /// Whether to believe `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
 }
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";
@@ -168,6 +173,10 @@ impl Config {
             allowed_user_ids: get("ALLOWED_USER_IDS")
                 .map(|v| parse_user_ids(&v))
                 .transpose()?,
+            guess_limit_per_address: read_count(&get, "DEVICE_GUESS_LIMIT_PER_ADDRESS", 10)?,
+            guess_limit_global: read_count(&get, "DEVICE_GUESS_LIMIT_GLOBAL", 1000)?,
+            guess_window: read_secs(&get, "DEVICE_GUESS_WINDOW_SECS", 600, 1..=86_400)?,
+            trust_forwarded_for: read_bool(&get, "TRUST_FORWARDED_FOR")?,
         })
     }
 }
@@ -247,6 +256,29 @@ fn read_secs(
                 range.end()
             ),
         )),
+    }
+}
+
+fn read_count(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    get(variable).map_or(Ok(default), |value| {
+        value.parse().map_err(|_| {
+            ConfigError::new(variable, "must be a whole number (0 turns the limit off)")
+        })
+    })
+}
+
+fn read_bool(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+) -> Result<bool, ConfigError> {
+    match get(variable).as_deref() {
+        None | Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(_) => Err(ConfigError::new(variable, "must be true or false")),
     }
 }
 
@@ -354,6 +386,16 @@ mod tests {
             (&[], &[("POLL_INTERVAL_SECS", "-1")], "POLL_INTERVAL_SECS"),
             (&[], &[("ALLOWED_USER_IDS", " , ")], "ALLOWED_USER_IDS"),
             (&[], &[("MONZO_TIMEOUT_SECS", "ten")], "MONZO_TIMEOUT_SECS"),
+            (
+                &[],
+                &[("DEVICE_GUESS_LIMIT_GLOBAL", "-1")],
+                "DEVICE_GUESS_LIMIT_GLOBAL",
+            ),
+            (
+                &[],
+                &[("TRUST_FORWARDED_FOR", "maybe")],
+                "TRUST_FORWARDED_FOR",
+            ),
         ];
         for (drop, set, variable) in cases {
             let mut vars: Vec<(&str, &str)> = REAL
@@ -374,14 +416,18 @@ mod tests {
     fn each_lambda_function_reads_what_it_needs() {
         let lambda = |f, vars: &[(&str, &str)]| read(Mode::Lambda(f), vars);
         let table = ("TABLE_NAME", "monzo-auth-sessions");
-        let callback = lambda(LambdaFunction::Callback, &[table]).unwrap();
+        let callback =
+            lambda(LambdaFunction::Callback, &[table, ("MONZO_CLIENT_ID", "c")]).unwrap();
         assert_eq!(
             callback.store,
             StoreSpec::DynamoDb {
                 table: "monzo-auth-sessions".into()
             }
         );
-        assert!(callback.client_id.is_none() && callback.client_secret.is_none());
+        assert!(
+            callback.client_secret.is_none(),
+            "callback never sees the secret"
+        );
         let new = lambda(LambdaFunction::New, &[table, ("MONZO_CLIENT_ID", "c")]).unwrap();
         assert!(new.client_secret.is_none(), "new never sees the secret");
         let token = lambda(

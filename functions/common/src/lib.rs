@@ -16,9 +16,10 @@ use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
 use shared::app;
 use shared::config::{Config, ConfigError, LambdaFunction, Mode};
+use shared::flow::ClientAddr;
 use shared::flow::Flow;
 use shared::http::error::ApiError;
-use shared::http::{self, RequestReturnUrl};
+use shared::http::{self, RequestBase};
 use shared::monzo::MonzoClient;
 use shared::secret::ClientSecretSource;
 use url::Url;
@@ -80,7 +81,6 @@ async fn try_function_app(
         variable: "MONZO_API_URL",
         problem: "cannot build an HTTP client for it".into(),
     })?;
-    let derive_return_url = config.return_url.is_none();
     let flow = Arc::new(Flow::new(
         store,
         client,
@@ -88,18 +88,16 @@ async fn try_function_app(
         app::flow_settings(&config, config.return_url.clone()),
     ));
     let routes = match function {
-        LambdaFunction::New if derive_return_url => {
-            http::new_routes().layer(middleware::from_fn(record_return_url))
-        }
-        LambdaFunction::New => http::new_routes(),
-        LambdaFunction::Callback => http::callback_routes(),
-        LambdaFunction::Token => {
-            http::token_routes().layer(middleware::from_fn(move |req: Request, next: Next| {
+        LambdaFunction::New => http::new_routes().merge(http::device_code_routes()),
+        LambdaFunction::Callback => http::callback_routes().merge(http::device_page_routes()),
+        LambdaFunction::Token => http::token_routes()
+            .merge(http::oauth_token_routes())
+            .layer(middleware::from_fn(move |req: Request, next: Next| {
                 let secret = Arc::clone(&secret);
                 async move { require_secret(secret, req, next).await }
-            }))
-        }
+            })),
     };
+    let routes = routes.layer(middleware::from_fn(from_request_context));
     Ok(http::into_app(routes, flow))
 }
 
@@ -118,22 +116,25 @@ async fn require_secret(secret: Arc<dyn ClientSecretSource>, req: Request, next:
     }
 }
 
-/// Without `RETURN_URL`, `/new` uses the callback URL of the API the request came through, so
-/// one deploy suffices: the stack needs no knowledge of its own URL.
-async fn record_return_url(mut req: Request, next: Next) -> Response {
-    let derived = req
-        .extensions()
-        .get::<RequestContext>()
-        .and_then(derive_return_url);
-    if let Some(url) = derived {
-        req.extensions_mut().insert(RequestReturnUrl(url));
+/// What API Gateway says about the request: the public base URL it came in on (used when
+/// `PUBLIC_BASE_URL`/`RETURN_URL` are not set, so one deploy suffices) and the client's source
+/// address (wrong user codes are counted per address).
+async fn from_request_context(mut req: Request, next: Next) -> Response {
+    let context = req.extensions().get::<RequestContext>().cloned();
+    if let Some(context) = context {
+        if let Some(base) = derive_base(&context) {
+            req.extensions_mut().insert(RequestBase(base));
+        }
+        if let Some(addr) = source_ip(&context) {
+            req.extensions_mut().insert(ClientAddr(addr));
+        }
     }
     next.run(req).await
 }
 
-/// `https://{domainName}/{stage}/callback`; the stage is left out for HTTP APIs' `$default`
-/// stage, which has no path segment.
-pub fn derive_return_url(context: &RequestContext) -> Option<Url> {
+/// `https://{domainName}/{stage}/`; the stage is left out for HTTP APIs' `$default` stage,
+/// which has no path segment (and behind a custom domain, whose mapping hides the stage).
+pub fn derive_base(context: &RequestContext) -> Option<Url> {
     let (domain, stage) = match context {
         RequestContext::ApiGatewayV1(c) => (c.domain_name.as_deref()?, c.stage.as_deref()),
         RequestContext::ApiGatewayV2(c) => (c.domain_name.as_deref()?, c.stage.as_deref()),
@@ -149,17 +150,26 @@ pub fn derive_return_url(context: &RequestContext) -> Option<Url> {
         return None;
     }
     let path = match stage {
-        None | Some("$default") => "/callback".to_owned(),
+        None | Some("$default") => "/".to_owned(),
         Some(stage)
             if stage
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)) =>
         {
-            format!("/{stage}/callback")
+            format!("/{stage}/")
         }
         Some(_) => return None,
     };
     Url::parse(&format!("https://{domain}{path}")).ok()
+}
+
+/// The caller's address as API Gateway saw it.
+fn source_ip(context: &RequestContext) -> Option<std::net::IpAddr> {
+    match context {
+        RequestContext::ApiGatewayV1(c) => c.identity.source_ip.as_deref()?.parse().ok(),
+        RequestContext::ApiGatewayV2(c) => c.http.source_ip.as_deref()?.parse().ok(),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -176,14 +186,16 @@ mod tests {
     }
 
     #[test]
-    fn derives_the_callback_url_from_a_rest_api_stage() {
+    fn derives_the_base_url_and_address_from_a_rest_api_stage() {
         let event = r#"{"resource":"/new","path":"/new","httpMethod":"POST","headers":{"Host":"abc123.execute-api.eu-west-2.amazonaws.com"},
             "requestContext":{"resourcePath":"/new","httpMethod":"POST","stage":"Prod","domainName":"abc123.execute-api.eu-west-2.amazonaws.com","path":"/Prod/new","identity":{"sourceIp":"192.0.2.1"}},
             "body":null,"isBase64Encoded":false}"#;
+        let context = context_of(event);
         assert_eq!(
-            derive_return_url(&context_of(event)).unwrap().as_str(),
-            "https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/callback"
+            derive_base(&context).unwrap().as_str(),
+            "https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/"
         );
+        assert_eq!(source_ip(&context), Some("192.0.2.1".parse().unwrap()));
     }
 
     #[test]
@@ -191,9 +203,11 @@ mod tests {
         let event = r#"{"version":"2.0","routeKey":"POST /new","rawPath":"/new","rawQueryString":"","headers":{"host":"xyz.execute-api.eu-west-2.amazonaws.com"},
             "requestContext":{"domainName":"xyz.execute-api.eu-west-2.amazonaws.com","stage":"$default","http":{"method":"POST","path":"/new","protocol":"HTTP/1.1","sourceIp":"192.0.2.1","userAgent":"t"},"requestId":"r","routeKey":"POST /new","time":"29/Nov/2026:10:00:00 +0000","timeEpoch":1800000000000,"accountId":"123456789012","apiId":"xyz"},
             "isBase64Encoded":false}"#;
+        let context = context_of(event);
         assert_eq!(
-            derive_return_url(&context_of(event)).unwrap().as_str(),
-            "https://xyz.execute-api.eu-west-2.amazonaws.com/callback"
+            derive_base(&context).unwrap().as_str(),
+            "https://xyz.execute-api.eu-west-2.amazonaws.com/"
         );
+        assert_eq!(source_ip(&context), Some("192.0.2.1".parse().unwrap()));
     }
 }

@@ -205,6 +205,21 @@ impl From<FlowError> for ApiError {
                 Self::temporarily_unavailable()
             }
             FlowError::Store(cause) => cause.into(),
+            FlowError::InvalidClient => Self::new(
+                S::BAD_REQUEST,
+                "invalid_client",
+                "The client_id does not match the one the login was started with.",
+            ),
+            FlowError::SlowDown => Self::new(
+                S::TOO_MANY_REQUESTS,
+                "slow_down",
+                "Polled faster than the interval; wait longer between polls.",
+            ),
+            FlowError::RefreshRejected => Self::new(
+                S::BAD_REQUEST,
+                "invalid_grant",
+                "Monzo did not accept the refresh token; log in again.",
+            ),
             FlowError::NoReturnUrl => {
                 tracing::error!(error = %err, "misconfigured");
                 Self::server_error()

@@ -3,8 +3,10 @@
 //! Each `*_routes` function returns the routes one function serves; [`into_app`] adds what every
 //! host needs once (JSON 404/405, no-store headers, the access log) and the state.
 
+mod device;
 pub mod error;
 pub mod log;
+mod oauth;
 pub mod pages;
 pub mod params;
 
@@ -19,7 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Serialize;
 
-use crate::flow::{CallbackError, CallbackOutcome, CallbackParams, Flow, Poll};
+use crate::flow::{CallbackError, CallbackOutcome, CallbackParams, ClientAddr, Flow, Poll};
 use crate::session::CodeChallenge;
 use error::ApiError;
 use params::{Params, ParamsError};
@@ -27,11 +29,18 @@ use params::{Params, ParamsError};
 /// What every handler shares.
 pub type AppState = Arc<Flow>;
 
-/// The `/callback` URL as the host worked it out for this request, when `RETURN_URL` is not
-/// configured (a Lambda function derives it from API Gateway's request context). Inserted into
-/// the request's extensions by the host; `/new` records it in the session.
+/// The service's public base URL (ending in `/`) as the host worked it out for this request,
+/// when it is not configured: a Lambda function derives it from API Gateway's request context.
+/// Inserted into the request's extensions by the host; `/new` and `/device/code` record
+/// `{base}callback` in the session, so the code exchange sends the same redirect URI.
 #[derive(Clone, Debug)]
-pub struct RequestReturnUrl(pub url::Url);
+pub struct RequestBase(pub url::Url);
+
+impl RequestBase {
+    pub fn return_url(&self) -> Option<url::Url> {
+        self.0.join("callback").ok()
+    }
+}
 
 /// `GET|POST /new`: the `new` function.
 pub fn new_routes() -> Router<AppState> {
@@ -53,6 +62,28 @@ pub fn token_routes() -> Router<AppState> {
     Router::new().route("/token", get(poll_token).post(poll_token))
 }
 
+/// `POST /device/code` and the RFC 8414 metadata: the `new` function.
+pub fn device_code_routes() -> Router<AppState> {
+    Router::new()
+        .route("/device/code", axum::routing::post(oauth::device_code))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oauth::metadata),
+        )
+}
+
+/// The pages where a person enters and confirms a user code: the `callback` function.
+pub fn device_page_routes() -> Router<AppState> {
+    Router::new()
+        .route("/device", get(device::entry).post(device::typed))
+        .route("/device/confirm", axum::routing::post(device::confirm))
+}
+
+/// `POST /oauth/token` (device code and refresh token grants): the `token` function.
+pub fn oauth_token_routes() -> Router<AppState> {
+    Router::new().route("/oauth/token", axum::routing::post(oauth::token))
+}
+
 /// Routes only the local server has: a health check and a landing page.
 pub fn local_routes(demo: bool) -> Router<AppState> {
     Router::new()
@@ -69,6 +100,35 @@ pub fn into_app(routes: Router<AppState>, state: AppState) -> Router {
         .layer(middleware::from_fn(no_store))
         .layer(middleware::from_fn(log::access_log))
         .with_state(state)
+}
+
+/// For the local server: the client's address is the TCP peer's, or, behind a proxy the
+/// deployment trusts (`TRUST_FORWARDED_FOR`), the last `X-Forwarded-For` entry, the one that
+/// proxy added (earlier entries are whatever the client claimed).
+pub async fn local_client_addr(
+    State(trust_forwarded_for): State<bool>,
+    mut req: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            req.headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(','))
+                .next_back()
+                .and_then(|entry| entry.trim().parse::<std::net::IpAddr>().ok())
+        })
+        .flatten();
+    if let Some(addr) = forwarded.or(peer) {
+        req.extensions_mut().insert(ClientAddr(addr));
+    }
+    next.run(req).await
 }
 
 /// Answers from this service are about one session and must not be cached anywhere.
@@ -95,7 +155,7 @@ struct NewSessionBody {
 
 async fn new_session(
     State(flow): State<AppState>,
-    derived: Option<axum::Extension<RequestReturnUrl>>,
+    derived: Option<axum::Extension<RequestBase>>,
     params: Result<Params, ParamsError>,
 ) -> Result<Json<NewSessionBody>, ApiError> {
     let params = params?;
@@ -121,7 +181,10 @@ async fn new_session(
         }
     };
     let started = flow
-        .start(code_challenge, derived.map(|axum::Extension(url)| url.0))
+        .start(
+            code_challenge,
+            derived.and_then(|axum::Extension(base)| base.return_url()),
+        )
         .await?;
     Ok(Json(NewSessionBody {
         id: started.id.expose(),

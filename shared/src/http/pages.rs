@@ -21,6 +21,9 @@ h1{font-size:1.5rem;margin:0 0 .75rem}\
 button,.button{font:inherit;padding:.5rem 1rem;border-radius:8px;border:0;background:var(--accent);color:#fff;cursor:pointer;text-decoration:none;display:inline-block}\
 button[disabled]{opacity:.5;cursor:default}\
 code{font-family:ui-monospace,monospace;word-break:break-all}\
+.code{font:700 2rem/1.2 ui-monospace,monospace;letter-spacing:.15em;margin:.5rem 0 1rem}\
+input{font:inherit;padding:.45rem .6rem;border-radius:8px;border:1px solid color-mix(in srgb,CanvasText 35%,transparent);text-transform:uppercase;letter-spacing:.1em;width:11ch}\
+form{margin:1rem 0}\
 .note{font-size:.875rem;opacity:.75}\
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}dd{margin:0}";
 
@@ -83,22 +86,26 @@ fn csp_hash(source: &str) -> String {
     )
 }
 
-static CSP_PLAIN: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "default-src 'none'; style-src {}; img-src data:; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'",
-        csp_hash(STYLE)
-    )
-});
+static STYLE_HASH: LazyLock<String> = LazyLock::new(|| csp_hash(STYLE));
+static DEMO_SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| csp_hash(DEMO_SCRIPT));
+static CSP_PLAIN: LazyLock<String> = LazyLock::new(|| csp(None, None));
 
-static CSP_DEMO: LazyLock<String> = LazyLock::new(|| {
+/// The Content-Security-Policy of a page: nothing but its own inline style (and script, by
+/// hash); forms post to this origin and, where a form leads on to Monzo, to `form_action`.
+fn csp(script: Option<&str>, form_action: Option<&str>) -> String {
+    let scripts = match script {
+        Some(_) => format!("script-src {}; connect-src 'self'; ", *DEMO_SCRIPT_HASH),
+        None => String::new(),
+    };
     format!(
-        "default-src 'none'; style-src {}; script-src {}; connect-src 'self'; img-src data:; \
-         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        csp_hash(STYLE),
-        csp_hash(DEMO_SCRIPT)
+        "default-src 'none'; style-src {style}; {scripts}img-src data:; \
+         form-action 'self'{extra}; frame-ancestors 'none'; base-uri 'none'",
+        style = *STYLE_HASH,
+        extra = form_action
+            .map(|origin| format!(" {origin}"))
+            .unwrap_or_default(),
     )
-});
+}
 
 /// The headers every page and browser redirect carries.
 pub fn browser_headers(headers: &mut HeaderMap, csp: &str) {
@@ -140,6 +147,27 @@ pub struct Page {
     pub tone: &'static str,
     pub body: String,
     pub script: Option<&'static str>,
+    /// An origin the page's forms may lead to besides this one (Monzo's login).
+    pub form_action: Option<String>,
+}
+
+impl Page {
+    /// A page of plain text and markup from this module, without script or foreign forms.
+    pub fn plain(
+        status: StatusCode,
+        title: &'static str,
+        tone: &'static str,
+        body: String,
+    ) -> Self {
+        Self {
+            status,
+            title,
+            tone,
+            body,
+            script: None,
+            form_action: None,
+        }
+    }
 }
 
 impl IntoResponse for Page {
@@ -164,12 +192,8 @@ impl IntoResponse for Page {
             html,
         )
             .into_response();
-        let csp = if self.script.is_some() {
-            &*CSP_DEMO
-        } else {
-            &*CSP_PLAIN
-        };
-        browser_headers(response.headers_mut(), csp);
+        let csp = csp(self.script, self.form_action.as_deref());
+        browser_headers(response.headers_mut(), &csp);
         response
     }
 }
@@ -188,6 +212,7 @@ pub fn logged_in() -> Page {
                it will pick up the login on its own.</p>"
             .into(),
         script: None,
+        form_action: None,
     }
 }
 
@@ -200,6 +225,7 @@ pub fn denied() -> Page {
                window; your app will be told.</p>"
             .into(),
         script: None,
+        form_action: None,
     }
 }
 
@@ -213,6 +239,7 @@ pub fn callback_refused(reason: &'static str) -> Page {
             escape(reason)
         ),
         script: None,
+        form_action: None,
     }
 }
 
@@ -225,6 +252,7 @@ pub fn unavailable() -> Page {
                moment to try again.</p>"
             .into(),
         script: None,
+        form_action: None,
     }
 }
 
@@ -240,6 +268,7 @@ pub fn landing(demo: bool) -> Page {
                    there is nothing to do on this page.</p>"
                 .into(),
             script: None,
+            form_action: None,
         };
     }
     Page {
@@ -261,6 +290,7 @@ pub fn landing(demo: bool) -> Page {
                <p id=\"status\" role=\"status\" aria-live=\"polite\"></p>"
             .into(),
         script: Some(DEMO_SCRIPT),
+        form_action: None,
     }
 }
 
@@ -280,8 +310,14 @@ mod tests {
     fn csp_allows_exactly_the_inline_style_and_script() {
         assert!(CSP_PLAIN.contains(&csp_hash(STYLE)));
         assert!(!CSP_PLAIN.contains("script-src"));
-        assert!(CSP_DEMO.contains(&csp_hash(DEMO_SCRIPT)));
-        assert!(CSP_DEMO.contains("frame-ancestors 'none'"));
-        assert!(!CSP_DEMO.contains("unsafe"));
+        let demo = csp(Some(DEMO_SCRIPT), None);
+        assert!(demo.contains(&csp_hash(DEMO_SCRIPT)));
+        assert!(demo.contains("frame-ancestors 'none'"));
+        assert!(!demo.contains("unsafe"));
+        let device = csp(None, Some("https://auth.monzo.com"));
+        assert!(
+            device.contains("form-action 'self' https://auth.monzo.com;"),
+            "{device}"
+        );
     }
 }

@@ -13,7 +13,9 @@ pub const MAX_PARAMS_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParamsError {
-    #[error("the body must be application/x-www-form-urlencoded or application/json")]
+    #[error(
+        "the body must be application/x-www-form-urlencoded (or, where accepted, application/json)"
+    )]
     UnsupportedContentType,
     #[error("the request is too large")]
     TooLarge,
@@ -72,6 +74,31 @@ impl Params {
             params.insert(name, value);
         }
         Ok(Self(params))
+    }
+}
+
+/// Parameters from a form body only, as RFC 6749 and RFC 8628 endpoints take them.
+#[derive(Debug)]
+pub struct FormParams(pub Params);
+
+impl<S: Send + Sync> FromRequest<S> for FormParams {
+    type Rejection = ParamsError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|essence| {
+                essence
+                    .trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if !is_form || *req.method() != Method::POST {
+            return Err(ParamsError::UnsupportedContentType);
+        }
+        Params::from_request(req, state).await.map(FormParams)
     }
 }
 

@@ -16,6 +16,10 @@ use crate::secret::{ClientSecretSource, SecretUnavailable};
 use crate::session::{CodeChallenge, Lease, PollId, Session, State, Status, random_token};
 use crate::store::{SessionStore, StoreError};
 
+mod device;
+
+pub use device::{ClientAddr, DeviceError, DeviceStarted};
+
 /// Longest authorization code the callback accepts (Monzo's are far shorter).
 const MAX_CODE_LEN: usize = 4096;
 
@@ -51,6 +55,15 @@ pub enum FlowError {
     Store(#[from] StoreError),
     #[error("no return URL is configured or known for this session")]
     NoReturnUrl,
+    /// A device poll named another `client_id` than the session was started with.
+    #[error("the client_id does not match the device_code's")]
+    InvalidClient,
+    /// A device poll came sooner than the session's interval allows.
+    #[error("polled too fast")]
+    SlowDown,
+    /// Monzo refused a refresh token (its 400, 401 or 403).
+    #[error("the refresh token was not accepted")]
+    RefreshRejected,
 }
 
 /// Why a callback was refused (the browser gets a page, not JSON).
@@ -68,11 +81,36 @@ pub enum CallbackError {
 pub struct FlowSettings {
     /// The configured `/callback` URL; `None` when each session records its own.
     pub return_url: Option<Url>,
+    /// The service's public base URL (device-flow URLs, metadata), ending in `/`; `None` when
+    /// the host derives it per request.
+    pub public_base: Option<Url>,
+    /// Limits on wrong user codes at `/device`.
+    pub guess_limits: GuessLimits,
     pub session_ttl: Duration,
     pub poll_interval: Duration,
     /// How long a claim on a session lasts; must outlast the Monzo client's total timeout.
     pub lease: Duration,
     pub allowed_user_ids: Option<BTreeSet<String>>,
+}
+
+/// How many wrong user codes `/device` takes before refusing (RFC 8628 5.1), per window.
+#[derive(Debug, Clone)]
+pub struct GuessLimits {
+    /// Per address (IPv6: per /64); 0 turns the limit off.
+    pub per_address: u64,
+    /// For everyone together, a backstop against guessing from many addresses; 0: off.
+    pub global: u64,
+    pub window: Duration,
+}
+
+impl Default for GuessLimits {
+    fn default() -> Self {
+        Self {
+            per_address: 10,
+            global: 1000,
+            window: Duration::from_secs(600),
+        }
+    }
 }
 
 impl FlowSettings {
@@ -242,12 +280,18 @@ impl Flow {
         if !is_claimable(&session, now)? {
             return Ok(self.pending());
         }
+        self.claim_and_redeem(&id, now).await
+    }
+
+    /// Takes the claim on an authorized session and redeems it; a poll that loses the race
+    /// learns what the session looks like now.
+    async fn claim_and_redeem(&self, id: &PollId, now: i64) -> Result<Poll, FlowError> {
+        let state = id.state();
         let lease = Lease {
             id: random_token::<16>(),
             until_ms: now + self.settings.lease.as_millis() as i64,
         };
         let Some(session) = self.store.claim(&state, &lease, now).await? else {
-            // Another poll moved first: answer with what the session looks like now.
             let session = self.store.get(&state).await?.ok_or(FlowError::NotFound)?;
             let now = now_ms();
             if session.is_expired(now) {
@@ -256,7 +300,7 @@ impl Flow {
             is_claimable(&session, now)?;
             return Ok(self.pending());
         };
-        self.redeem(&id, &session, &lease).await
+        self.redeem(id, &session, &lease).await
     }
 
     fn pending(&self) -> Poll {
@@ -325,34 +369,61 @@ impl Flow {
         token: MonzoToken,
         exchanged_at: OffsetDateTime,
     ) -> Result<Poll, FlowError> {
+        let admitted = self.admit(token, exchanged_at).await;
+        // The code is spent either way, so the session is over. If deleting it fails, the token
+        // (which only this caller will ever see) must not be lost: the session expires anyway.
+        match self.store.finish(state, &lease.id).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!("the redeem lease lapsed before the exchange finished"),
+            Err(err) => tracing::warn!(error = %err, "could not delete a redeemed session"),
+        }
+        admitted.map(Poll::Token)
+    }
+
+    /// Hands out a token Monzo issued, unless `ALLOWED_USER_IDS` excludes its user: then the
+    /// token is logged out at Monzo at once and never leaves the service.
+    async fn admit(
+        &self,
+        token: MonzoToken,
+        issued_at: OffsetDateTime,
+    ) -> Result<IssuedToken, FlowError> {
         if let Some(allowed) = &self.settings.allowed_user_ids
             && !allowed.contains(&token.user_id)
         {
             if let Err(err) = self.monzo.logout(&token.access_token).await {
                 tracing::warn!(error = %err, "could not log out a refused user's token at Monzo");
             }
-            self.store.finish(state, &lease.id).await?;
             tracing::warn!("refused a token for a Monzo user not on ALLOWED_USER_IDS");
             return Err(FlowError::UserNotAllowed);
         }
-        // The token exists now and only this caller will ever see it: a failure to delete the
-        // session must not lose it (an expired session can no longer be redeemed anyway).
-        match self.store.finish(state, &lease.id).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!("the redeem lease lapsed before the exchange finished"),
-            Err(err) => tracing::warn!(error = %err, "could not delete a redeemed session"),
-        }
-        let expires_at = (exchanged_at + Duration::from_secs(token.expires_in))
+        let expires_at = (issued_at + Duration::from_secs(token.expires_in))
             .replace_nanosecond(0)
-            .unwrap_or(exchanged_at);
-        Ok(Poll::Token(IssuedToken {
+            .unwrap_or(issued_at);
+        Ok(IssuedToken {
             access_token: token.access_token,
             refresh_token: token.refresh_token,
             expires_in: token.expires_in,
             expires_at,
             token_type: token.token_type,
             user_id: token.user_id,
-        }))
+        })
+    }
+
+    /// Refreshes a token with Monzo, using the secret only the service holds (RFC 6749 6).
+    /// Monzo rotates the pair; nothing is stored.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedToken, FlowError> {
+        if refresh_token.is_empty() || refresh_token.len() > 4096 {
+            return Err(FlowError::InvalidRequest(
+                "refresh_token is missing or malformed",
+            ));
+        }
+        let secret = self.secret.client_secret().await?;
+        let issued_at = OffsetDateTime::now_utc();
+        match self.monzo.refresh(&secret, refresh_token).await {
+            Ok(token) => self.admit(token, issued_at).await,
+            Err(MonzoError::Rejected { .. }) => Err(FlowError::RefreshRejected),
+            Err(err @ MonzoError::Unavailable(_)) => Err(FlowError::Upstream(err)),
+        }
     }
 }
 

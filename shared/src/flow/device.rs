@@ -1,0 +1,284 @@
+//! The device flow (RFC 8628) on the same sessions as the simple API: `/device/code` starts a
+//! session that also has a user code; a person types that code at `/device`, confirms it, and
+//! logs in at Monzo; the device polls `/oauth/token` with its device code (a poll id).
+
+use std::net::IpAddr;
+
+use url::Url;
+
+use super::{Flow, FlowError, Poll, is_claimable, now_ms};
+use crate::session::{DeviceGrant, Pace, PollId, Session, State, Status, UserCode, UserCodeRecord};
+use crate::store::StoreError;
+
+/// RFC 8628 3.5: each `slow_down` adds five seconds to the interval.
+const SLOW_DOWN_STEP_MS: i64 = 5_000;
+/// Longest `client_id` accepted; there is no registration, so this only bounds the input.
+const MAX_CLIENT_ID_LEN: usize = 255;
+/// Attempts at drawing a user code that no live session has.
+const USER_CODE_ATTEMPTS: usize = 5;
+
+/// The address a request came from, as the host determined it (the TCP peer, or API Gateway's
+/// source IP). Wrong user codes are counted per address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+impl ClientAddr {
+    /// The bucket wrong guesses count against: the address, or its /64 for IPv6, where one
+    /// subscriber usually holds a whole /64.
+    fn bucket(&self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = v6.segments();
+                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                }
+            },
+        }
+    }
+}
+
+/// A device session just created (RFC 8628 3.2).
+#[derive(Debug)]
+pub struct DeviceStarted {
+    pub device_code: PollId,
+    pub user_code: UserCode,
+    pub verification_uri: Url,
+    pub verification_uri_complete: Url,
+    pub expires_in: u64,
+    pub interval: u64,
+}
+
+/// Why `/device` could not take a person on to Monzo (answered with a page).
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("no session has that user code")]
+    WrongCode,
+    #[error("too many wrong user codes")]
+    TooManyGuesses { retry_after_secs: u64 },
+    #[error("the session expired")]
+    Expired,
+    #[error("the session already went through Monzo")]
+    AlreadyUsed,
+    #[error("no return URL is configured or known for this session")]
+    NoReturnUrl,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Flow {
+    /// The public base URL: configured, or what the host derived from the request.
+    pub fn public_base(&self, derived: Option<&Url>) -> Option<Url> {
+        self.settings
+            .public_base
+            .clone()
+            .or_else(|| derived.cloned())
+    }
+
+    /// `POST /device/code`: a device session for `client_id`. `derived_base` is the host's
+    /// view of the public base URL when none is configured (Lambda).
+    pub async fn start_device(
+        &self,
+        client_id: Option<&str>,
+        derived_base: Option<&Url>,
+    ) -> Result<DeviceStarted, FlowError> {
+        let client_id = client_id.ok_or(FlowError::InvalidRequest("client_id is required"))?;
+        // RFC 6749 A.1: client_id is printable ASCII (VSCHAR).
+        if client_id.len() > MAX_CLIENT_ID_LEN
+            || !client_id.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        {
+            return Err(FlowError::InvalidRequest("client_id is malformed"));
+        }
+        let base = self
+            .public_base(derived_base)
+            .ok_or(FlowError::NoReturnUrl)?;
+        let recorded_return_url = match &self.settings.return_url {
+            Some(_) => None,
+            None => Some(
+                base.join("callback")
+                    .map_err(|_| FlowError::NoReturnUrl)?
+                    .to_string(),
+            ),
+        };
+        let id = PollId::generate();
+        let now = now_ms();
+        let ttl = self.settings.session_ttl;
+        let interval_ms = self.settings.poll_interval.as_millis() as i64;
+        let session = Session::new_pending(&id, now, ttl.as_millis() as i64, ttl.as_secs() as i64)
+            .with_return_url(recorded_return_url)
+            .with_device(DeviceGrant {
+                client_id: client_id.to_owned(),
+                interval_ms,
+                next_poll_ms: None,
+            });
+        self.store.create(&session).await?;
+        let user_code = self.assign_user_code(&session, now).await?;
+        let verification_uri = base.join("device").map_err(|_| FlowError::NoReturnUrl)?;
+        let mut verification_uri_complete = verification_uri.clone();
+        verification_uri_complete
+            .query_pairs_mut()
+            .append_pair("user_code", &user_code.display());
+        Ok(DeviceStarted {
+            device_code: id,
+            user_code,
+            verification_uri,
+            verification_uri_complete,
+            expires_in: ttl.as_secs(),
+            interval: self.settings.poll_interval.as_secs(),
+        })
+    }
+
+    /// Draws user codes until one is free (a clash needs two live sessions drawing the same
+    /// 34.6-bit code, so a second draw is already rare).
+    async fn assign_user_code(&self, session: &Session, now: i64) -> Result<UserCode, FlowError> {
+        for _ in 0..USER_CODE_ATTEMPTS {
+            let code = UserCode::generate();
+            let record = UserCodeRecord {
+                key: code.store_key(),
+                state: session.state.clone(),
+                expires_at_ms: session.expires_at_ms,
+                purge_at: session.purge_at,
+            };
+            if self.store.create_user_code(&record, now).await? {
+                return Ok(code);
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    /// `/device`: finds the pending session a typed (or linked) user code belongs to. Wrong
+    /// codes count against `addr` and the global budget; once either is spent, every attempt
+    /// is refused until the window ends, right or wrong.
+    pub async fn find_device_session(
+        &self,
+        typed: &str,
+        addr: Option<ClientAddr>,
+    ) -> Result<(UserCode, Session), DeviceError> {
+        let now = now_ms();
+        let counters = self.guess_counters(addr, now);
+        for (key, limit, _) in &counters {
+            if *limit > 0 && self.store.failures(key).await? >= *limit {
+                return Err(DeviceError::TooManyGuesses {
+                    retry_after_secs: self.window_remaining_secs(now),
+                });
+            }
+        }
+        let found = match UserCode::parse(typed) {
+            Some(code) => match self.store.find_user_code(&code.store_key()).await? {
+                Some(record) if record.expires_at_ms > now => Some((code, record.state)),
+                _ => None,
+            },
+            None => None,
+        };
+        let Some((code, state)) = found else {
+            for (key, limit, purge_at) in &counters {
+                if *limit > 0 {
+                    self.store.add_failure(key, *purge_at).await?;
+                }
+            }
+            return Err(DeviceError::WrongCode);
+        };
+        let session = self.store.get(&state).await?.ok_or(DeviceError::Expired)?;
+        if session.is_expired(now) {
+            return Err(DeviceError::Expired);
+        }
+        match session.status {
+            Status::Pending => Ok((code, session)),
+            Status::Authorized { .. } | Status::Denied => Err(DeviceError::AlreadyUsed),
+        }
+    }
+
+    /// After the person confirmed the code: Monzo's login URL for that session.
+    pub async fn device_login_url(
+        &self,
+        typed: &str,
+        addr: Option<ClientAddr>,
+    ) -> Result<Url, DeviceError> {
+        let (_, session) = self.find_device_session(typed, addr).await?;
+        let redirect_uri = match (&session.return_url, &self.settings.return_url) {
+            (Some(recorded), _) => recorded.clone(),
+            (None, Some(configured)) => configured.to_string(),
+            (None, None) => return Err(DeviceError::NoReturnUrl),
+        };
+        Ok(self.monzo.login_url(&redirect_uri, &session.state))
+    }
+
+    /// The counters a wrong guess from `addr` adds to: (key, limit, purge_at).
+    fn guess_counters(&self, addr: Option<ClientAddr>, now: i64) -> Vec<(String, u64, i64)> {
+        let limits = &self.settings.guess_limits;
+        let window_ms = limits.window.as_millis().max(1) as i64;
+        let window = now.div_euclid(window_ms);
+        // Kept one window longer than they count, then purged.
+        let purge_at = ((window + 2) * window_ms).div_euclid(1000);
+        let bucket = addr.map_or_else(|| "unknown".to_owned(), |a| a.bucket());
+        vec![
+            (
+                format!("limit#addr#{bucket}#{window}"),
+                limits.per_address,
+                purge_at,
+            ),
+            (format!("limit#global#{window}"), limits.global, purge_at),
+        ]
+    }
+
+    fn window_remaining_secs(&self, now: i64) -> u64 {
+        let window_ms = self.settings.guess_limits.window.as_millis().max(1) as i64;
+        let remaining = window_ms - now.rem_euclid(window_ms);
+        (remaining as u64).div_ceil(1000)
+    }
+
+    /// `POST /oauth/token` with a device code: RFC 8628 3.4/3.5. A wrong `client_id` is refused
+    /// before the poll counts, so it does not use up the session's interval.
+    pub async fn poll_device(
+        &self,
+        device_code: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Result<Poll, FlowError> {
+        let device_code =
+            device_code.ok_or(FlowError::InvalidRequest("device_code is required"))?;
+        let client_id = client_id.ok_or(FlowError::InvalidRequest("client_id is required"))?;
+        let id = PollId::parse(device_code).ok_or(FlowError::NotFound)?;
+        let state: State = id.state();
+        let now = now_ms();
+        let session = self.store.get(&state).await?.ok_or(FlowError::NotFound)?;
+        let device = session.device.as_ref().ok_or(FlowError::NotFound)?;
+        if session.is_expired(now) {
+            return Err(FlowError::Expired);
+        }
+        if device.client_id != client_id {
+            return Err(FlowError::InvalidClient);
+        }
+        match self.store.pace_poll(&state, now, SLOW_DOWN_STEP_MS).await? {
+            Pace::Allowed => {}
+            Pace::SlowDown { .. } => return Err(FlowError::SlowDown),
+            Pace::NotFound => return Err(FlowError::NotFound),
+        }
+        if !is_claimable(&session, now)? {
+            return Ok(self.pending());
+        }
+        self.claim_and_redeem(&id, now).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_addresses_share_a_bucket_per_64() {
+        let a = ClientAddr("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = ClientAddr("2001:db8:1:2:ffff::9".parse().unwrap());
+        let c = ClientAddr("2001:db8:1:3::1".parse().unwrap());
+        assert_eq!(a.bucket(), b.bucket());
+        assert_ne!(a.bucket(), c.bucket());
+        assert_eq!(
+            ClientAddr("::ffff:192.0.2.7".parse().unwrap()).bucket(),
+            "192.0.2.7"
+        );
+        assert_eq!(
+            ClientAddr("192.0.2.7".parse().unwrap()).bucket(),
+            "192.0.2.7"
+        );
+    }
+}
