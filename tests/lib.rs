@@ -356,6 +356,58 @@ impl Driver {
         (started, redirect.code.expect("code"))
     }
 
+    /// Does at `/device` what a person does with the link a device shows: opens it, checks the
+    /// code, confirms (with the CSRF cookie and token the page set), and logs in at Monzo.
+    /// Returns where Monzo sent the browser back to, after the callback answered.
+    pub async fn approve_device(
+        &self,
+        verification_uri_complete: &Url,
+        user: &str,
+        decision: Decision,
+    ) -> MonzoRedirect {
+        let page = self
+            .http
+            .get(verification_uri_complete.clone())
+            .send()
+            .await
+            .expect("/device");
+        assert_eq!(page.status(), 200, "the device page refused the code");
+        let cookie = page.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let html = page.text().await.unwrap();
+        let form = DeviceForm::read(&html);
+        let confirm = self
+            .http
+            .post(verification_uri_complete.join(&form.action).unwrap())
+            .header("cookie", cookie)
+            .form(&[
+                ("csrf", form.csrf.as_str()),
+                ("user_code", form.user_code.as_str()),
+            ])
+            .send()
+            .await
+            .expect("/device/confirm");
+        assert_eq!(confirm.status(), 303, "confirming did not lead to Monzo");
+        let login_url: Url = confirm.headers()["location"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let redirect = self.at_monzo(&login_url, user, decision).await;
+        let response = self.callback(&redirect.callback_url).await;
+        assert_eq!(
+            response.status(),
+            303,
+            "the callback did not take Monzo's answer"
+        );
+        redirect
+    }
+
     pub async fn poll(&self, id: &str) -> JsonAnswer {
         self.poll_with(&[("id", id)]).await
     }
@@ -565,6 +617,34 @@ pub fn assert_no_secret(where_: &str, haystack: &[u8], secrets: &[(&str, String)
                 !contains_bytes(haystack, &bytes),
                 "{name} (raw bytes) found in {where_}"
             );
+        }
+    }
+}
+
+/// The confirmation form on a `/device` page.
+#[derive(Debug)]
+pub struct DeviceForm {
+    pub action: String,
+    pub csrf: String,
+    pub user_code: String,
+}
+
+impl DeviceForm {
+    /// Reads the form the way a browser would see its fields (the pages are ours, so plain
+    /// string search suffices).
+    pub fn read(html: &str) -> Self {
+        let attr = |after: &str, name: &str| -> String {
+            let start = html
+                .find(after)
+                .unwrap_or_else(|| panic!("no {after} in {html}"));
+            let rest = &html[start..];
+            let at = rest.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            rest[at..at + rest[at..].find('"').unwrap()].to_owned()
+        };
+        Self {
+            action: attr("<form method=\"post\" action=", "action"),
+            csrf: attr("name=\"csrf\"", "value"),
+            user_code: attr("name=\"user_code\"", "value"),
         }
     }
 }

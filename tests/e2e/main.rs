@@ -5,6 +5,7 @@ mod browser;
 mod callback;
 mod cli;
 mod deploy;
+mod device;
 mod lambda;
 mod pages;
 mod process;

@@ -91,6 +91,90 @@ async fn logs_and_the_sqlite_file_hold_no_secret() {
         ("unknown poll id", unknown),
     ]);
 
+    // The standard face: a device login (a wrong code typed first), then two refreshes.
+    let form = |pairs: &[(&str, &str)]| {
+        let (http, url) = (driver.http.clone(), driver.url("oauth/token"));
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        async move { JsonAnswer::read(http.post(url).form(&pairs).send().await.unwrap()).await }
+    };
+    let started = JsonAnswer::read(
+        driver
+            .http
+            .post(driver.url("device/code"))
+            .form(&[("client_id", "my-cli")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let device_code = started.body["device_code"].as_str().unwrap().to_owned();
+    let user_code = started.body["user_code"].as_str().unwrap().to_owned();
+    let mut wrong = driver.url("device");
+    wrong
+        .query_pairs_mut()
+        .append_pair("user_code", "ZZZZ-ZZZZ");
+    assert_eq!(driver.http.get(wrong).send().await.unwrap().status(), 400);
+    let complete: url::Url = started.body["verification_uri_complete"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let redirect = driver
+        .approve_device(&complete, DEMO_USER, Decision::Approve)
+        .await;
+    let mut stored = std::fs::read(&db).unwrap();
+    stored.extend(std::fs::read(dir.path().join("sessions.db-wal")).unwrap_or_default());
+    let device_secrets = [
+        ("device code", device_code.clone()),
+        ("user code", user_code.clone()),
+        ("user code without its dash", user_code.replace('-', "")),
+        ("device login's code", redirect.code.clone().unwrap()),
+    ];
+    assert_no_secret("the SQLite file or its WAL", &stored, &device_secrets);
+    let token = form(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("device_code", &device_code),
+        ("client_id", "my-cli"),
+    ])
+    .await;
+    assert_eq!(token.status, 200, "{}", token.body);
+    let first_refresh = token.body["refresh_token"].as_str().unwrap().to_owned();
+    let refreshed = form(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", &first_refresh),
+    ])
+    .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    assert_eq!(
+        form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &first_refresh)
+        ])
+        .await
+        .status,
+        400
+    );
+    secrets.extend(device_secrets);
+    secrets.extend([
+        ("device login's state", redirect.state.unwrap()),
+        (
+            "device access token",
+            token.body["access_token"].as_str().unwrap().to_owned(),
+        ),
+        ("device refresh token", first_refresh),
+        (
+            "refreshed access token",
+            refreshed.body["access_token"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "refreshed refresh token",
+            refreshed.body["refresh_token"].as_str().unwrap().to_owned(),
+        ),
+    ]);
+
     let (exit, stdout, stderr) = server.stop_with("TERM");
     assert_eq!(exit, Some(0));
     assert!(

@@ -93,20 +93,18 @@ impl Flow {
         let base = self
             .public_base(derived_base)
             .ok_or(FlowError::NoReturnUrl)?;
-        let recorded_return_url = match &self.settings.return_url {
-            Some(_) => None,
-            None => Some(
-                base.join("callback")
-                    .map_err(|_| FlowError::NoReturnUrl)?
-                    .to_string(),
-            ),
+        // Recorded even when configured: the `/device` pages (another Lambda function) build
+        // the login URL from it, and the exchange must send the very same value.
+        let return_url = match &self.settings.return_url {
+            Some(configured) => configured.clone(),
+            None => base.join("callback").map_err(|_| FlowError::NoReturnUrl)?,
         };
         let id = PollId::generate();
         let now = now_ms();
         let ttl = self.settings.session_ttl;
         let interval_ms = self.settings.poll_interval.as_millis() as i64;
         let session = Session::new_pending(&id, now, ttl.as_millis() as i64, ttl.as_secs() as i64)
-            .with_return_url(recorded_return_url)
+            .with_return_url(Some(return_url.to_string()))
             .with_device(DeviceGrant {
                 client_id: client_id.to_owned(),
                 interval_ms,
