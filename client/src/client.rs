@@ -1,7 +1,7 @@
-//! The HTTP side: `/new` and `/token` of a monzo-auth service.
+//! The HTTP side: `/new`, `/token` and `/oauth/token` of a monzo-auth service.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -10,14 +10,15 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::error::{root_cause, sanitize_description};
-use crate::pacing::{Answer, Next, Pacer, random_jitter};
+use crate::pacing::{Answer, Next, Pacer, random_jitter, refresh_pause};
+use crate::token::expires_after;
 use crate::{Cancel, Error, Progress, RetryReason, Token, pkce};
 
 /// How long to wait for a TCP (and TLS) connection to the service.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest one request may take. The service answers at once, except a redeeming poll,
-/// which waits for Monzo (its own timeout is 10 s by default); past this the poll counts as
-/// failed and is retried, and the session survives that.
+/// The longest one request may take. The service answers at once, except a redeeming poll or
+/// a refresh, which wait for Monzo (its own timeout is 10 s by default); past this the
+/// request counts as failed and is retried.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A client of one monzo-auth service.
@@ -44,6 +45,7 @@ pub struct Client {
     http: reqwest::Client,
     new_url: Url,
     token_url: Url,
+    refresh_url: Url,
     /// The service URL without credentials, for messages.
     service_label: String,
 }
@@ -71,6 +73,33 @@ struct PendingBody {
     interval: Option<u64>,
 }
 
+/// The service's 200 answer to `/oauth/token`: Monzo's, less its `client_id`.
+#[derive(Deserialize)]
+struct RefreshedBody {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    expires_in: u64,
+    token_type: String,
+    user_id: String,
+}
+
+impl RefreshedBody {
+    /// The token, its expiry counted from `asked` (the service does not send one), and the
+    /// refresh token that was used kept if no new one came: a server that issues none leaves
+    /// the old one working (RFC 6749 section 6).
+    fn into_token(self, asked: SystemTime, used: &str) -> Token {
+        Token {
+            expires: expires_after(asked, self.expires_in),
+            access_token: self.access_token,
+            refresh_token: Some(self.refresh_token.unwrap_or_else(|| used.to_owned())),
+            expires_in: self.expires_in,
+            token_type: self.token_type,
+            user_id: self.user_id,
+        }
+    }
+}
+
 /// The service's error shape, `{"error", "error_description"}`.
 #[derive(Deserialize)]
 struct ErrorBody {
@@ -81,8 +110,8 @@ struct ErrorBody {
 
 impl Client {
     /// A client for the service at `service`, its base URL (e.g. `http://127.0.0.1:3000/` or
-    /// `https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/`). `new` and `token` are
-    /// resolved under it, keeping any path prefix; a trailing slash is added if it is missing.
+    /// `https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/`). `new`, `token` and
+    /// `oauth/token` are resolved under it, keeping any path prefix; a trailing slash is added if it is missing.
     ///
     /// Uses its own HTTP client with connect and request timeouts and no redirects (a redirect
     /// would turn a POST into a GET that carries no form).
@@ -141,6 +170,7 @@ impl Client {
         Ok(Self {
             new_url: join("new")?,
             token_url: join("token")?,
+            refresh_url: join("oauth/token")?,
             service_label: label(&base),
             http,
         })
@@ -304,6 +334,167 @@ impl Client {
         self.wait_for_token(login, &Cancel::new(), |_| {}).await
     }
 
+    /// Trades a refresh token for a new token: `POST {service}/oauth/token` with
+    /// `grant_type=refresh_token` (RFC 6749 section 6).
+    ///
+    /// The service asks Monzo with its own client secret and hands back what Monzo answers,
+    /// keeping nothing. Monzo rotates refresh tokens: the returned [`Token`] carries a new
+    /// `refresh_token` and the one passed in stops working, so store the new one before
+    /// anything else. (Should a service pass on no new refresh token, the one passed in is
+    /// kept in the returned token: it then stays good.) [`Token::expires`] is `expires_in`
+    /// counted from just before the request.
+    ///
+    /// A 502, 503 (`temporarily_unavailable`: Monzo failed and the refresh token is still
+    /// good), 504, 429 or failed connection is tried again, three tries in all, with backoff,
+    /// jitter and the service's `Retry-After` honoured (up to 30 s; one longer ends the
+    /// refresh at once).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidGrant`] if Monzo refused the refresh token (expired, already used or
+    /// revoked: log in again); [`Error::Denied`] if the service does not allow the token's
+    /// Monzo user; [`Error::InvalidRequest`] for `invalid_request` or
+    /// `unsupported_grant_type`; [`Error::ServiceUnavailable`] or [`Error::Unreachable`] if
+    /// every try failed; [`Error::UnexpectedResponse`] for an answer outside the contract (a
+    /// service too old to refresh answers 404). None of them carries the refresh token.
+    ///
+    /// ```no_run
+    /// use monzo_auth_client::{Client, Error, Token, Url};
+    ///
+    /// # async fn example(saved: Token) -> Result<(), Error> {
+    /// let client = Client::new(Url::parse("http://127.0.0.1:3000/").unwrap())?;
+    /// let refresh_token = saved.refresh_token.as_deref().expect("a confidential client");
+    /// match client.refresh(refresh_token).await {
+    ///     Ok(token) => println!("good until {}", token.expires), // save it at once
+    ///     Err(Error::InvalidGrant) => eprintln!("the refresh token is used up: log in again"),
+    ///     Err(error) => return Err(error),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Token, Error> {
+        self.refresh_with(refresh_token, &Cancel::new(), |_| {})
+            .await
+    }
+
+    /// [`Client::refresh`] that can be cancelled and reports its retries.
+    ///
+    /// `on_progress` hears a [`Progress::Retrying`] before each pause between tries. When
+    /// `cancel` fires the refresh returns [`Error::Cancelled`] promptly; a request that was
+    /// out is then abandoned, and if the service had got as far as Monzo, the refresh token
+    /// is used up and its successor lost.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Client::refresh`], and [`Error::Cancelled`].
+    ///
+    /// ```no_run
+    /// use monzo_auth_client::{Cancel, Progress};
+    ///
+    /// # async fn example(client: monzo_auth_client::Client, refresh_token: &str) -> Result<(), monzo_auth_client::Error> {
+    /// let cancel = Cancel::new(); // hand a clone to a Ctrl-C handler
+    /// let token = client
+    ///     .refresh_with(refresh_token, &cancel, |progress| {
+    ///         if let Progress::Retrying { reason, after } = progress {
+    ///             eprintln!("{reason}, retrying in {} s", after.as_secs_f64().ceil());
+    ///         }
+    ///     })
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn refresh_with(
+        &self,
+        refresh_token: &str,
+        cancel: &Cancel,
+        mut on_progress: impl FnMut(Progress),
+    ) -> Result<Token, Error> {
+        let mut failures = 0;
+        loop {
+            let tried = tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Err(Error::Cancelled),
+                tried = self.refresh_once(refresh_token) => tried?,
+            };
+            let (reason, retry_after, error) = match tried {
+                Refreshed::Token(token) => return Ok(token),
+                Refreshed::Failed {
+                    reason,
+                    retry_after,
+                    error,
+                } => (reason, retry_after, error),
+            };
+            failures += 1;
+            let Some(after) = refresh_pause(failures, retry_after, random_jitter()) else {
+                return Err(error);
+            };
+            on_progress(Progress::Retrying { reason, after });
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Err(Error::Cancelled),
+                () = tokio::time::sleep(after) => {}
+            }
+        }
+    }
+
+    /// One try of a refresh. A failure worth trying again comes back as `Refreshed::Failed`;
+    /// every final answer as a token or an error.
+    async fn refresh_once(&self, refresh_token: &str) -> Result<Refreshed, Error> {
+        // Taken before asking, so that the expiry is never later than Monzo's own.
+        let asked = SystemTime::now();
+        let sent = self
+            .http
+            .post(self.refresh_url.clone())
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ])
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => {
+                return Ok(Refreshed::Failed {
+                    reason: RetryReason::ServiceUnreachable,
+                    retry_after: None,
+                    error: Error::Unreachable {
+                        service: self.service_label.clone(),
+                        cause: root_cause(&error),
+                    },
+                });
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        match status {
+            200 => response
+                .json::<RefreshedBody>()
+                .await
+                .map(|body| Refreshed::Token(body.into_token(asked, refresh_token)))
+                .map_err(|_| Error::UnexpectedResponse { status }),
+            429 | 502..=504 => {
+                let body = response.json::<ErrorBody>().await.ok();
+                let reason = match (status, body.as_ref().map(|body| body.error.as_str())) {
+                    (503, Some("temporarily_unavailable"))
+                    | (502, Some("upstream_unavailable")) => RetryReason::MonzoUnavailable,
+                    _ => RetryReason::ServiceUnavailable,
+                };
+                Ok(Refreshed::Failed {
+                    reason,
+                    retry_after,
+                    error: Error::ServiceUnavailable,
+                })
+            }
+            // A failure of the service itself: it may have used the refresh token up, and
+            // trying again would only turn this into an invalid grant.
+            500..=599 => Err(Error::ServiceUnavailable),
+            _ => {
+                let body = response.json::<ErrorBody>().await.ok();
+                Err(refresh_error(status, body))
+            }
+        }
+    }
+
     /// One poll. Answers that only change the pace come back as `Polled::Again`; every final
     /// answer as a token or an error.
     async fn poll_once(&self, login: &Login) -> Result<Polled, Error> {
@@ -364,6 +555,36 @@ impl Client {
 enum Polled {
     Token(Token),
     Again(Answer),
+}
+
+enum Refreshed {
+    Token(Token),
+    /// Worth another try; `error` is what to report if there is none.
+    Failed {
+        reason: RetryReason,
+        retry_after: Option<Duration>,
+        error: Error,
+    },
+}
+
+/// A final error answer of `/oauth/token` (RFC 6749 section 5.2), matched on status and code
+/// like [`contract_error`]. A 404 is a service without refresh, not an unknown session.
+fn refresh_error(status: u16, body: Option<ErrorBody>) -> Error {
+    let code = body.as_ref().map_or("", |body| body.error.as_str());
+    match (status, code) {
+        (400, "invalid_grant") => Error::InvalidGrant,
+        (403, "access_denied") => Error::Denied,
+        (400 | 413 | 415, "invalid_request") | (400, "unsupported_grant_type") => {
+            Error::InvalidRequest {
+                description: sanitize_description(
+                    body.as_ref()
+                        .and_then(|body| body.error_description.as_deref())
+                        .unwrap_or(""),
+                ),
+            }
+        }
+        _ => Error::UnexpectedResponse { status },
+    }
 }
 
 /// A final error answer of the contract, matched on status *and* error code, so that a proxy's
@@ -535,6 +756,113 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn refresh_goes_to_oauth_token_under_the_path_prefix() {
+        for (base, refresh) in [
+            ("http://127.0.0.1:3000", "http://127.0.0.1:3000/oauth/token"),
+            (
+                "https://x.example/Prod",
+                "https://x.example/Prod/oauth/token",
+            ),
+            (
+                "https://x.example/Prod/",
+                "https://x.example/Prod/oauth/token",
+            ),
+        ] {
+            let client = Client::new(Url::parse(base).unwrap()).unwrap();
+            assert_eq!(client.refresh_url.as_str(), refresh);
+        }
+    }
+
+    #[test]
+    fn a_refreshed_token_gets_its_expiry_and_keeps_an_unrotated_refresh_token() {
+        let body = |refresh: Option<&str>| -> RefreshedBody {
+            serde_json::from_value(serde_json::json!({
+                "access_token": "new-access",
+                "token_type": "Bearer",
+                "expires_in": 21600,
+                "refresh_token": refresh,
+                "user_id": "user_00009",
+            }))
+            .unwrap()
+        };
+        let asked = std::time::UNIX_EPOCH + Duration::from_secs(1_795_944_123);
+        let token = body(Some("new-refresh")).into_token(asked, "old-refresh");
+        assert_eq!(token.access_token, "new-access");
+        assert_eq!(token.refresh_token.as_deref(), Some("new-refresh"));
+        assert_eq!(token.expires, "2026-11-29T15:22:03Z");
+        assert_eq!(token.expires_in, 21600);
+        assert_eq!(token.user_id, "user_00009");
+        // The serialized form is the one a login gives.
+        let printed = serde_json::to_value(&token).unwrap();
+        let mut names: Vec<&str> = printed
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "access_token",
+                "expires",
+                "expires_in",
+                "refresh_token",
+                "token_type",
+                "user_id"
+            ]
+        );
+        let kept = body(None).into_token(asked, "old-refresh");
+        assert_eq!(kept.refresh_token.as_deref(), Some("old-refresh"));
+    }
+
+    #[test]
+    fn refresh_errors_follow_rfc_6749() {
+        let body = |code: &str, description: Option<&str>| {
+            Some(ErrorBody {
+                error: code.into(),
+                error_description: description.map(Into::into),
+            })
+        };
+        assert!(matches!(
+            refresh_error(400, body("invalid_grant", Some("used"))),
+            Error::InvalidGrant
+        ));
+        assert!(matches!(
+            refresh_error(403, body("access_denied", None)),
+            Error::Denied
+        ));
+        for code in ["invalid_request", "unsupported_grant_type"] {
+            match refresh_error(400, body(code, Some("refresh_token is missing"))) {
+                Error::InvalidRequest { description } => {
+                    assert_eq!(description, "refresh_token is missing")
+                }
+                other => panic!("{code}: {other}"),
+            }
+        }
+        // A service without /oauth/token, a proxy, or a code out of place.
+        for (status, code) in [
+            (404, "not_found"),
+            (405, "method_not_allowed"),
+            (403, "forbidden"),
+            (400, "expired_token"),
+            (401, "invalid_client"),
+        ] {
+            assert!(
+                matches!(
+                    refresh_error(status, body(code, None)),
+                    Error::UnexpectedResponse { status: s } if s == status
+                ),
+                "{status} {code}"
+            );
+        }
+        assert!(matches!(
+            refresh_error(400, None),
+            Error::UnexpectedResponse { status: 400 }
+        ));
     }
 
     #[test]

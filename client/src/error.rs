@@ -1,6 +1,6 @@
 //! What can go wrong, one variant per answer of the service's contract.
 
-/// Why a login did not produce a token.
+/// Why a login or a refresh did not produce a token.
 ///
 /// Each variant matches one answer of the monzo-auth HTTP contract (or one local condition). The
 /// `Display` text is one sentence for a person; it never carries a token, poll id, code,
@@ -30,7 +30,7 @@
 #[non_exhaustive]
 pub enum Error {
     /// The person declined at Monzo, or their Monzo user is not allowed to use this service
-    /// (`403 access_denied`).
+    /// (`403 access_denied`, from a login or a refresh).
     #[error("access was denied at Monzo")]
     Denied,
 
@@ -40,8 +40,12 @@ pub enum Error {
     Expired,
 
     /// Monzo refused the authorization code, or the code verifier did not match the session's
-    /// challenge (`400 invalid_grant`). Starting again is the only way on.
-    #[error("Monzo did not accept the login (invalid grant); start again")]
+    /// challenge (`400 invalid_grant` from `/token`); or, from [`Client::refresh`], Monzo
+    /// refused the refresh token: it expired, was used already (each one works once) or was
+    /// revoked. Logging in again is the only way on.
+    ///
+    /// [`Client::refresh`]: crate::Client::refresh
+    #[error("Monzo did not accept the login or refresh token (invalid grant); log in again")]
     InvalidGrant,
 
     /// The service does not know this login session: it was already redeemed, or never existed
@@ -49,7 +53,9 @@ pub enum Error {
     #[error("the service does not know this login session (already used, or never started)")]
     NotFound,
 
-    /// The service refused the request as malformed (`400 invalid_request`, or 413/415).
+    /// The service refused the request as malformed (`400 invalid_request`, or 413/415), or
+    /// does not refresh that way (`400 unsupported_grant_type` from `/oauth/token`). A bug on
+    /// one side or the other, or a client and service of different versions.
     #[error("the service refused the request: {description}")]
     InvalidRequest {
         /// The service's `error_description`, with control characters removed and cut to a
@@ -58,12 +64,15 @@ pub enum Error {
     },
 
     /// The service or Monzo stayed unavailable (5xx answers, or no connection) until the login
-    /// session expired, or the service answered 5xx (or 429) when asked to start one.
+    /// session expired, the service answered 5xx (or 429) when asked to start one, or a
+    /// refresh got such answers on every try (or a `Retry-After` too long to wait for). The
+    /// refresh token is normally still good then (the service answers 503 when Monzo failed
+    /// before using it up): try again later.
     #[error("the service or Monzo is unavailable; try again later")]
     ServiceUnavailable,
 
-    /// The service could not be reached at all when starting a login (connection refused, DNS,
-    /// TLS, timeout).
+    /// The service could not be reached at all when starting a login, or on the last try of a
+    /// refresh (connection refused, DNS, TLS, timeout).
     #[error("cannot reach the service at {service} ({cause})")]
     Unreachable {
         /// The service's URL, without any user name or password.
@@ -86,7 +95,7 @@ pub enum Error {
     #[error("the login was cancelled")]
     Cancelled,
 
-    /// The service URL cannot be used as a base for `/new` and `/token`.
+    /// The service URL cannot be used as a base for `/new`, `/token` and `/oauth/token`.
     #[error("the service URL is not usable: {reason}")]
     InvalidServiceUrl {
         /// What is wrong with it.

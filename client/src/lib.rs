@@ -12,9 +12,14 @@
 //!    the person has logged in and approved, and returns the [`Token`] exactly once. It rides
 //!    out outages of the service or of Monzo with exponential backoff, stops when the session
 //!    expires, and can be cancelled with a [`Cancel`] handle.
+//! 3. Later, [`Client::refresh`] trades the token's refresh token for a new token
+//!    (`POST /oauth/token`, RFC 6749 section 6): the service adds its client secret and asks
+//!    Monzo, keeping nothing. Monzo rotates refresh tokens, so the new token replaces the old
+//!    one wherever it was saved.
 //!
 //! Every failure is one [`Error`] variant, matching one answer of the service's HTTP contract.
-//! No token, poll id, code or verifier is ever logged, shown by `Debug`, or put into an error.
+//! No token (access or refresh), poll id, code or verifier is ever logged, shown by `Debug`,
+//! or put into an error.
 //!
 //! # Example
 //!
@@ -35,6 +40,12 @@
 //!     })
 //!     .await?;
 //! println!("logged in as {}", token.user_id);
+//!
+//! // Hours later, when the access token has expired:
+//! if let Some(refresh_token) = &token.refresh_token {
+//!     let token = client.refresh(refresh_token).await?; // save it: the old one is used up
+//!     println!("good until {}", token.expires);
+//! }
 //! # Ok(())
 //! # }
 //! ```
@@ -72,16 +83,38 @@
 //! `MONZO_TOKEN_EXPIRES=…`, one per line, quoted for a POSIX shell where needed; `token` is the
 //! access token alone.
 //!
-//! Exit codes:
+//! `monzo-auth refresh` trades a saved token for a new one through [`Client::refresh`]:
+//!
+//! ```text
+//! monzo-auth login --service "$SERVICE" --output token.json
+//! monzo-auth refresh --service "$SERVICE" --input token.json --output token.json
+//! monzo-auth refresh --service "$SERVICE" --format token < token.json
+//! ```
+//!
+//! It reads the refresh token from what `login` printed or wrote (`json` or `env`), or, on
+//! stdin only, from the refresh token alone on one line; never from the command line, where
+//! `ps` and shell history would keep it. Monzo rotates refresh tokens: once the refresh is
+//! done the old one no longer works, so the new token must be kept.
+//!
+//! | flag | meaning |
+//! |---|---|
+//! | `--service URL` | as for `login` |
+//! | `--input FILE` | read the token from FILE (default: stdin, which must not be a terminal) |
+//! | `--format json\|env\|token` | how the new token is printed (default: the input's format, `json` for a bare refresh token) |
+//! | `--output FILE` | write the new token to FILE (mode 0600) instead of stdout; the file is replaced whole (a new file renamed over it), so FILE may be the `--input` file |
+//!
+//! A 502, 503 or lost connection is tried again, three tries in all.
+//!
+//! Exit codes (of both commands):
 //!
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success: the token was printed or written |
-//! | 2 | usage error: a bad flag, or a `--service` that is not an http(s) URL |
-//! | 3 | access was denied at Monzo |
+//! | 2 | usage error: a bad flag, a `--service` that is not an http(s) URL, or no refresh token in the input |
+//! | 3 | access was denied at Monzo, or the service does not allow this Monzo user |
 //! | 4 | the login session expired before the login was completed |
 //! | 5 | the service could not be reached, or stayed unavailable |
-//! | 6 | Monzo refused the login (invalid grant), or any other failure |
+//! | 6 | Monzo refused the login or the refresh token (invalid grant: log in again), or any other failure |
 //! | 7 | `--wait-for-approval` timed out before access was approved in the Monzo app |
 //! | 130 | interrupted (Ctrl-C or SIGTERM) |
 //!
@@ -93,8 +126,9 @@
 //! {"access_token":"eyJ…","refresh_token":"eyJ…","expires":"2026-11-29T15:22:03Z","expires_in":21600,"token_type":"Bearer","user_id":"user_00009…"}
 //! ```
 //!
-//! `refresh_token` is left out when Monzo gave none. Deserializing accepts this form as well as
-//! the service's own answer, where the access token is called `token`.
+//! `refresh_token` is left out when Monzo gave none. After a refresh, `expires` is worked out
+//! from `expires_in`. Deserializing accepts this form as well as the service's own answer,
+//! where the access token is called `token`.
 
 #![warn(missing_docs)]
 

@@ -1,6 +1,7 @@
 //! When to poll `/token` next, and when to give up: pure arithmetic on what the last poll
 //! answered and how long the session has run, so that the schedule is tested without a clock
-//! or a network. The caller supplies the elapsed time and the jitter.
+//! or a network. The caller supplies the elapsed time and the jitter. The same goes for the
+//! few retries of a refresh ([`refresh_pause`]).
 
 use std::time::Duration;
 
@@ -137,6 +138,29 @@ pub(crate) fn backoff(failures: u32, jitter: f64) -> Duration {
         0.5
     };
     step / 2 + step.mul_f64(jitter) / 2
+}
+
+/// How many times a refresh is tried in all before an outage is reported.
+pub(crate) const REFRESH_ATTEMPTS: u32 = 3;
+/// The longest pause between two tries of a refresh. A service that asks for more (with
+/// `Retry-After`) is taken at its word and not asked again: a person or a script waiting for
+/// a token is better told to come back later.
+pub(crate) const REFRESH_MAX_PAUSE: Duration = Duration::from_secs(30);
+
+/// The pause after the `failures`-th failed try of a refresh, or `None` when it is time to
+/// give up: after [`REFRESH_ATTEMPTS`] tries, or when `retry_after` asks for longer than
+/// [`REFRESH_MAX_PAUSE`]. Backs off like polling does, and never retries sooner than the
+/// service's `Retry-After`.
+pub(crate) fn refresh_pause(
+    failures: u32,
+    retry_after: Option<Duration>,
+    jitter: f64,
+) -> Option<Duration> {
+    if failures >= REFRESH_ATTEMPTS {
+        return None;
+    }
+    let pause = backoff(failures, jitter).max(retry_after.unwrap_or(Duration::ZERO));
+    (pause <= REFRESH_MAX_PAUSE).then_some(pause)
 }
 
 /// A uniformly random fraction in `[0, 1)` from the OS, for [`backoff`]; 0.5 if the OS has
@@ -307,6 +331,31 @@ mod tests {
         let mut pacer = Pacer::new(S(5), S(60));
         assert_eq!(delay(pacer.next(pending(None, None), S(58), 0.0)), S(2));
         assert_eq!(delay(pacer.next(unavailable(Some(3600)), S(59), 0.0)), S(1));
+    }
+
+    #[test]
+    fn a_refresh_is_tried_three_times_with_growing_pauses() {
+        assert_eq!(
+            refresh_pause(1, None, 0.0),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(refresh_pause(2, None, 0.0), Some(S(1)));
+        assert!(refresh_pause(2, None, 0.999).unwrap() < S(2));
+        assert_eq!(refresh_pause(3, None, 0.0), None);
+        assert_eq!(refresh_pause(u32::MAX, None, 0.0), None);
+    }
+
+    #[test]
+    fn a_refresh_honours_retry_after_up_to_its_limit() {
+        assert_eq!(refresh_pause(1, Some(S(5)), 0.0), Some(S(5)));
+        // A shorter Retry-After does not shorten the backoff.
+        assert_eq!(refresh_pause(2, Some(S(0)), 0.0), Some(S(1)));
+        assert_eq!(
+            refresh_pause(1, Some(REFRESH_MAX_PAUSE), 0.0),
+            Some(REFRESH_MAX_PAUSE)
+        );
+        // Asked to wait longer than a person would: give up now rather than hang.
+        assert_eq!(refresh_pause(1, Some(S(31)), 0.0), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The token a login ends with.
+//! The token a login (or a refresh) ends with.
 
 use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +36,8 @@ pub struct Token {
     /// Present when the service's Monzo client is confidential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
-    /// When the access token expires, RFC 3339 UTC, as the service sent it.
+    /// When the access token expires, RFC 3339 UTC with seconds (`2026-11-29T15:22:03Z`): as
+    /// the service sent it after a login, worked out from `expires_in` after a refresh.
     pub expires: String,
     /// The access token's lifetime in seconds, as Monzo gave it.
     pub expires_in: u64,
@@ -58,5 +60,73 @@ impl fmt::Debug for Token {
             .field("token_type", &self.token_type)
             .field("user_id", &self.user_id)
             .finish()
+    }
+}
+
+/// The latest instant [`rfc3339_utc`] writes: 9999-12-31T23:59:59Z. RFC 3339 has four-digit
+/// years only.
+const MAX_RFC3339_SECS: u64 = 253_402_300_799;
+
+/// `expires_in` seconds after `now`, as [`Token::expires`] writes it. `now` should be taken
+/// before the request was sent, so that the time is never later than the token's real expiry.
+pub(crate) fn expires_after(now: SystemTime, expires_in: u64) -> String {
+    // A clock before 1970 is broken; counting from 1970 then errs on the early side.
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    rfc3339_utc(now.saturating_add(expires_in))
+}
+
+/// Seconds since the Unix epoch as RFC 3339 UTC (`2026-11-29T15:22:03Z`), clamped to the
+/// last second of year 9999.
+pub(crate) fn rfc3339_utc(unix_secs: u64) -> String {
+    let secs = i64::try_from(unix_secs.min(MAX_RFC3339_SECS)).unwrap_or(0);
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        for (secs, text) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_709_251_199, "2024-02-29T23:59:59Z"),
+            (1_795_965_723, "2026-11-29T15:22:03Z"),
+            // 2100 is not a leap year.
+            (4_107_542_399, "2100-02-28T23:59:59Z"),
+            (4_107_542_400, "2100-03-01T00:00:00Z"),
+            (253_402_300_799, "9999-12-31T23:59:59Z"),
+        ] {
+            assert_eq!(rfc3339_utc(secs), text, "{secs}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_never_runs_past_year_9999() {
+        assert_eq!(rfc3339_utc(u64::MAX), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn expires_counts_from_now() {
+        let now = UNIX_EPOCH + Duration::from_millis(1_795_944_123_900);
+        // Fractions of the current second are dropped: never later than the real expiry.
+        assert_eq!(expires_after(now, 21_600), "2026-11-29T15:22:03Z");
+        assert_eq!(expires_after(now, 0), "2026-11-29T09:22:03Z");
+        assert_eq!(expires_after(now, u64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            expires_after(UNIX_EPOCH - Duration::from_secs(5), 60),
+            "1970-01-01T00:01:00Z"
+        );
     }
 }

@@ -523,3 +523,379 @@ async fn a_browser_that_fails_leads_to_the_url_being_printed() {
         "no URL in: {err}"
     );
 }
+
+/// `monzo-auth refresh` in a clean environment (PATH only) aimed at `app`.
+fn refresh(app: &TestApp) -> Command {
+    let mut command = clean_command(&workspace_binary("monzo-auth"));
+    command
+        .arg("refresh")
+        .env("MONZO_AUTH_SERVICE", app.base.as_str());
+    command
+}
+
+/// Like [`run`], with `input` on stdin.
+async fn run_with_stdin(command: Command, input: String) -> Assert {
+    tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::from_std(command)
+            .write_stdin(input)
+            .timeout(LIMIT)
+            .assert()
+    })
+    .await
+    .expect("the command ran")
+}
+
+/// Logs in (the person approves at once) and returns what `login --format FORMAT` printed.
+async fn logged_in(app: &TestApp, format: &str) -> String {
+    let mut command = login(app);
+    command
+        .env("BROWSER", person(""))
+        .args(["--format", format]);
+    stdout(&run(command).await.success())
+}
+
+/// The value of `NAME=` in env lines, as a shell would read it.
+fn env_value(env: &str, name: &str) -> String {
+    let line = env
+        .lines()
+        .find(|line| line.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} in: {env}"));
+    let words = shell_words::split(line).expect("shell-safe");
+    words[0].split_once('=').unwrap().1.to_owned()
+}
+
+const REFUSED: &str = "monzo-auth: Monzo refused the refresh token (expired, already used or \
+                       revoked); log in again with `monzo-auth login`\n";
+
+#[cfg(unix)]
+#[tokio::test]
+async fn refresh_in_place_rotates_the_token_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token.json");
+    let mut command = login(&app);
+    command
+        .env("BROWSER", person(""))
+        .arg("--output")
+        .arg(&path);
+    run(command).await.success();
+    let old = token_json(&std::fs::read_to_string(&path).unwrap());
+
+    let mut command = refresh(&app);
+    command
+        .arg("--input")
+        .arg(&path)
+        .arg("--output")
+        .arg(&path)
+        .stdin(Stdio::null());
+    let assert = run(command).await.success();
+    assert_eq!(stdout(&assert), "", "stdout must stay empty");
+    let err = stderr(&assert);
+    assert_eq!(
+        err,
+        format!(
+            "Refreshed the token of {DEMO_USER}; written to {}\n",
+            path.display()
+        )
+    );
+
+    let new = token_json(&std::fs::read_to_string(&path).unwrap());
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(new["refresh_token"].is_string(), "{new}");
+    assert_ne!(new["refresh_token"], old["refresh_token"]);
+    assert_eq!(new["user_id"], DEMO_USER);
+    assert_eq!(new["token_type"], "Bearer");
+    assert!(new["expires_in"].as_u64().unwrap() > 0);
+    let expires = new["expires"].as_str().unwrap();
+    assert!(expires.len() == 20 && expires.ends_with('Z'), "{expires}");
+    assert!(
+        app.fake()
+            .is_access_token_live(new["access_token"].as_str().unwrap())
+    );
+    assert!(
+        !app.fake()
+            .is_access_token_live(old["access_token"].as_str().unwrap())
+    );
+    assert_eq!(app.fake().stats().refreshes, 1);
+    // Replaced whole: no temporary file is left beside it.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let secrets = [secrets_of(&old), secrets_of(&new)].concat();
+    assert_no_secret("stderr", err.as_bytes(), &secrets);
+}
+
+#[tokio::test]
+async fn refresh_reads_stdin_and_prints_the_bare_access_token() {
+    let app = spawn_app().await;
+    let printed = logged_in(&app, "json").await;
+    let old = token_json(&printed);
+    let mut command = refresh(&app);
+    command.args(["--format", "token"]);
+    let assert = run_with_stdin(command, printed).await.success();
+    let bare = stdout(&assert);
+    assert!(
+        bare.ends_with('\n') && bare.lines().count() == 1,
+        "{bare:?}"
+    );
+    assert!(app.fake().is_access_token_live(bare.trim_end()));
+    assert!(
+        !app.fake()
+            .is_access_token_live(old["access_token"].as_str().unwrap())
+    );
+    assert_eq!(stderr(&assert), "");
+}
+
+#[tokio::test]
+async fn refresh_keeps_the_env_format_and_takes_a_bare_refresh_token() {
+    let app = spawn_app().await;
+    let env = logged_in(&app, "env").await;
+    // Env lines in, env lines out.
+    let assert = run_with_stdin(refresh(&app), env.clone()).await.success();
+    let renewed = stdout(&assert);
+    let names: Vec<&str> = renewed
+        .lines()
+        .map(|line| line.split_once('=').expect("NAME=value").0)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "MONZO_ACCESS_TOKEN",
+            "MONZO_REFRESH_TOKEN",
+            "MONZO_USER_ID",
+            "MONZO_TOKEN_EXPIRES"
+        ],
+        "{renewed}"
+    );
+    assert_ne!(
+        env_value(&renewed, "MONZO_REFRESH_TOKEN"),
+        env_value(&env, "MONZO_REFRESH_TOKEN")
+    );
+    assert!(
+        app.fake()
+            .is_access_token_live(&env_value(&renewed, "MONZO_ACCESS_TOKEN"))
+    );
+
+    // The refresh token alone in, JSON out.
+    let bare = format!("{}\n", env_value(&renewed, "MONZO_REFRESH_TOKEN"));
+    let assert = run_with_stdin(refresh(&app), bare).await.success();
+    let token = token_json(&stdout(&assert));
+    assert_eq!(token["user_id"], DEMO_USER);
+    assert!(
+        app.fake()
+            .is_access_token_live(token["access_token"].as_str().unwrap())
+    );
+    assert!(
+        !app.fake()
+            .is_access_token_live(&env_value(&renewed, "MONZO_ACCESS_TOKEN"))
+    );
+}
+
+#[tokio::test]
+async fn refresh_with_a_used_refresh_token_exits_6_with_one_line() {
+    let app = spawn_app().await;
+    let printed = logged_in(&app, "json").await;
+    let first = run_with_stdin(refresh(&app), printed.clone())
+        .await
+        .success();
+    let renewed = token_json(&stdout(&first));
+
+    // The refresh token of the login was used up by the first refresh.
+    let assert = run_with_stdin(refresh(&app), printed.clone()).await.code(6);
+    assert_eq!(stdout(&assert), "");
+    let err = stderr(&assert);
+    assert_eq!(err, REFUSED);
+    let secrets = [secrets_of(&token_json(&printed)), secrets_of(&renewed)].concat();
+    assert_no_secret("stderr", err.as_bytes(), &secrets);
+    // Monzo refused it: no retry.
+    assert_eq!(app.fake().stats().refreshes, 2);
+}
+
+#[tokio::test]
+async fn refresh_without_a_refresh_token_in_the_input_exits_2() {
+    // Nothing listens here: a refresh that got as far as asking would exit 5.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let service = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let no_refresh = dir.path().join("token.json");
+    std::fs::write(
+        &no_refresh,
+        r#"{"access_token":"acc","expires":"2026-11-29T15:22:03Z","expires_in":21600,"token_type":"Bearer","user_id":"user_00009"}"#,
+    )
+    .unwrap();
+    let env_without = dir.path().join("token.env");
+    std::fs::write(&env_without, "MONZO_ACCESS_TOKEN=acc\nMONZO_USER_ID=u\n").unwrap();
+    let missing = dir.path().join("missing.json");
+    let command = || {
+        let mut command = clean_command(&workspace_binary("monzo-auth"));
+        command.args(["refresh", "--service", &service]);
+        command
+    };
+
+    let cases: Vec<(Command, &str, String)> = vec![
+        (
+            command(),
+            "",
+            "monzo-auth: no refresh token in stdin: it is empty\n".into(),
+        ),
+        (
+            command(),
+            "secret-ish garbage\nover two lines\n",
+            "monzo-auth: no refresh token in stdin: expected what `monzo-auth login` printed \
+             (JSON or env lines), or a refresh token alone on one line\n"
+                .into(),
+        ),
+        (
+            {
+                let mut c = command();
+                c.arg("--input").arg(&no_refresh);
+                c
+            },
+            "",
+            format!(
+                "monzo-auth: no refresh token in {}: the token has no refresh_token (the \
+                 service's Monzo client gets none unless it is confidential)\n",
+                no_refresh.display()
+            ),
+        ),
+        (
+            {
+                let mut c = command();
+                c.arg("--input").arg(&env_without);
+                c
+            },
+            "",
+            format!(
+                "monzo-auth: no refresh token in {}: there is no MONZO_REFRESH_TOKEN= line (the \
+                 service's Monzo client gets none unless it is confidential)\n",
+                env_without.display()
+            ),
+        ),
+    ];
+    for (command, input, expected) in cases {
+        let assert = run_with_stdin(command, input.to_owned()).await.code(2);
+        assert_eq!(stdout(&assert), "");
+        assert_eq!(stderr(&assert), expected);
+    }
+
+    let mut unreadable = command();
+    unreadable.arg("--input").arg(&missing);
+    let err = stderr(&run_with_stdin(unreadable, String::new()).await.code(2));
+    assert!(
+        err.starts_with(&format!("monzo-auth: cannot read {}: ", missing.display())),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // There is no flag for the refresh token itself: ps and shell history would keep it.
+    let mut flag = command();
+    flag.args(["--refresh-token", "eyJr"]);
+    let err = stderr(&run_with_stdin(flag, String::new()).await.code(2));
+    assert!(err.contains("--refresh-token"), "{err}");
+}
+
+#[tokio::test]
+async fn refresh_after_a_login_without_a_refresh_token_exits_2() {
+    let app = spawn_app_with(AppOptions {
+        confidential_client: false,
+        ..AppOptions::default()
+    })
+    .await;
+    let printed = logged_in(&app, "json").await;
+    assert!(!printed.contains("refresh_token"), "{printed}");
+    let assert = run_with_stdin(refresh(&app), printed).await.code(2);
+    assert_eq!(stdout(&assert), "");
+    assert_eq!(
+        stderr(&assert),
+        "monzo-auth: no refresh token in stdin: the token has no refresh_token (the service's \
+         Monzo client gets none unless it is confidential)\n"
+    );
+}
+
+#[tokio::test]
+async fn refresh_leaves_the_file_alone_when_the_service_is_unreachable() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let service = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token.json");
+    let saved = r#"{"access_token":"acc","refresh_token":"eyJr","expires":"2026-11-29T15:22:03Z","expires_in":21600,"token_type":"Bearer","user_id":"user_00009"}"#;
+    std::fs::write(&path, saved).unwrap();
+    let mut command = clean_command(&workspace_binary("monzo-auth"));
+    command
+        .args(["refresh", "--service", &service, "--input"])
+        .arg(&path)
+        .arg("--output")
+        .arg(&path)
+        .stdin(Stdio::null());
+    let assert = run(command).await.code(5);
+    assert_eq!(stdout(&assert), "");
+    let err = stderr(&assert);
+    assert!(
+        last_line(&err).starts_with(&format!(
+            "monzo-auth: cannot reach the service at {service} ("
+        )),
+        "{err}"
+    );
+    // Tried three times in all.
+    assert_eq!(
+        err.matches("Service unreachable, retrying in").count(),
+        2,
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), saved);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+    // An --output whose directory is missing is found out before anything is asked.
+    let mut command = clean_command(&workspace_binary("monzo-auth"));
+    command
+        .args(["refresh", "--service", &service, "--input"])
+        .arg(&path)
+        .args(["--output", "/nonexistent/dir/token.json"])
+        .stdin(Stdio::null());
+    let err = stderr(&run(command).await.code(2));
+    assert_eq!(
+        err,
+        "monzo-auth: --output: the directory /nonexistent/dir does not exist\n"
+    );
+}
+
+#[tokio::test]
+async fn refresh_help_documents_where_the_token_comes_from() {
+    let mut command = clean_command(&workspace_binary("monzo-auth"));
+    command.args(["refresh", "--help"]);
+    let help = stdout(&run(command).await.success());
+    for text in [
+        "--input <FILE>",
+        "--output <FILE>",
+        "never from the command line",
+        "monzo-auth refresh --service \"$SERVICE\" --input token.json --output token.json",
+        "Exit codes:",
+        "6    Monzo refused the login or the refresh token",
+    ] {
+        assert!(help.contains(text), "{text:?} missing from: {help}");
+    }
+}
+
+#[tokio::test]
+async fn refresh_rides_out_a_monzo_outage() {
+    let app = spawn_app().await;
+    let printed = logged_in(&app, "json").await;
+    // The service answers 503 temporarily_unavailable with Retry-After; the token is kept.
+    app.fake().fail_next(1, Failure::Status(503));
+    let assert = run_with_stdin(refresh(&app), printed.clone())
+        .await
+        .success();
+    let err = stderr(&assert);
+    assert!(err.contains("Monzo unavailable, retrying in"), "{err}");
+    let token = token_json(&stdout(&assert));
+    assert!(
+        app.fake()
+            .is_access_token_live(token["access_token"].as_str().unwrap())
+    );
+    assert_ne!(
+        token["refresh_token"],
+        token_json(&printed)["refresh_token"]
+    );
+}

@@ -220,15 +220,9 @@ pub(super) async fn entry(
         .ok()
         .and_then(|Query(q)| q.user_code)
         .filter(|c| !c.is_empty());
-    let Some(typed) = typed else {
-        return context.entry_page(StatusCode::OK, None);
-    };
-    match flow
-        .find_device_session(&typed, addr.map(|Extension(a)| a))
-        .await
-    {
-        Ok((code, _)) => context.confirm_page(&code),
-        Err(err) => context.failure(err),
+    match typed {
+        Some(typed) => show_code(&flow, &context, &typed, addr).await,
+        None => context.entry_page(StatusCode::OK, None),
     }
 }
 
@@ -241,19 +235,40 @@ pub(super) async fn typed(
     params: Result<FormParams, ParamsError>,
 ) -> Response {
     let context = Context::new(&flow, &headers, derived.as_deref());
-    let Ok(FormParams(params)) = params else {
-        return context.forged();
-    };
-    if !csrf_ok(&headers, &params) {
-        return context.forged();
+    match checked_code(&context, &headers, params) {
+        Ok(typed) => show_code(&flow, &context, &typed, addr).await,
+        Err(refused) => refused,
     }
-    let typed = params.get("user_code").unwrap_or_default();
+}
+
+/// The confirmation page for a code, or why there is none.
+async fn show_code(
+    flow: &AppState,
+    context: &Context,
+    typed: &str,
+    addr: Option<Extension<ClientAddr>>,
+) -> Response {
     match flow
         .find_device_session(typed, addr.map(|Extension(a)| a))
         .await
     {
         Ok((code, _)) => context.confirm_page(&code),
         Err(err) => context.failure(err),
+    }
+}
+
+/// The user code a `/device` form posted, once its CSRF token matches the cookie; otherwise the
+/// refusal page.
+fn checked_code(
+    context: &Context,
+    headers: &HeaderMap,
+    params: Result<FormParams, ParamsError>,
+) -> Result<String, Response> {
+    match params {
+        Ok(FormParams(params)) if csrf_ok(headers, &params) => {
+            Ok(params.get("user_code").unwrap_or_default().to_owned())
+        }
+        _ => Err(context.forged()),
     }
 }
 
@@ -266,15 +281,12 @@ pub(super) async fn confirm(
     params: Result<FormParams, ParamsError>,
 ) -> Response {
     let context = Context::new(&flow, &headers, derived.as_deref());
-    let Ok(FormParams(params)) = params else {
-        return context.forged();
+    let typed = match checked_code(&context, &headers, params) {
+        Ok(typed) => typed,
+        Err(refused) => return refused,
     };
-    if !csrf_ok(&headers, &params) {
-        return context.forged();
-    }
-    let typed = params.get("user_code").unwrap_or_default();
     match flow
-        .device_login_url(typed, addr.map(|Extension(a)| a))
+        .device_login_url(&typed, addr.map(|Extension(a)| a))
         .await
     {
         Ok(login_url) => {

@@ -63,6 +63,20 @@ impl DynamoDbStore {
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    /// One item by its key, strongly consistent (a poll right after a callback must see it).
+    async fn get_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|err| failure("GetItem", &err))?;
+        Ok(output.item)
+    }
 }
 
 /// A DynamoDB call failed for a reason other than its condition. Carries the operation and
@@ -277,16 +291,8 @@ impl SessionStore for DynamoDbStore {
     }
 
     async fn get(&self, state: &State) -> Result<Option<Session>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(state)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| failure("GetItem", &err))?;
-        output.item().map(Session::try_from).transpose()
+        let item = self.get_item(key(state)).await?;
+        item.as_ref().map(Session::try_from).transpose()
     }
 
     async fn authorize(
@@ -429,18 +435,10 @@ impl SessionStore for DynamoDbStore {
     }
 
     async fn find_user_code(&self, key: &str) -> Result<Option<UserCodeRecord>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| failure("GetItem", &err))?;
-        let Some(item) = output.item() else {
+        let Some(item) = self.get_item(key_of(key)).await? else {
             return Ok(None);
         };
+        let item = &item;
         let state = required(get_s(item, attr::STATE)?, attr::STATE)?;
         Ok(Some(UserCodeRecord {
             key: key.to_owned(),
@@ -507,17 +505,9 @@ impl SessionStore for DynamoDbStore {
     }
 
     async fn failures(&self, key: &str) -> Result<u64, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key_of(key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| failure("GetItem", &err))?;
-        let count = output
-            .item()
+        let item = self.get_item(key_of(key)).await?;
+        let count = item
+            .as_ref()
             .map(|item| get_n(item, attr::COUNT))
             .transpose()?
             .flatten();
@@ -623,7 +613,7 @@ mod tests {
         let good = to_item(&session());
         let mut cases = Vec::new();
         for missing in [
-            attr::STATE,
+            attr::KEY,
             attr::STATUS,
             attr::SEAL_PUBLIC_KEY,
             attr::EXPIRES_AT_MS,

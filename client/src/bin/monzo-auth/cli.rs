@@ -1,7 +1,7 @@
-//! The command line: flags, the login as the person sees it, and exit codes.
+//! The command line: flags, the login and the refresh as the person sees them, and exit codes.
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -11,7 +11,8 @@ use qrcode::render::unicode::Dense1x2;
 
 use crate::approval::{self, Approval};
 use crate::browser;
-use crate::output::{self, Format};
+use crate::input::{self, ReadError};
+use crate::output::{self, Format, PendingFile};
 use crate::status::Status;
 
 // Exit codes. Clap's own usage errors exit with 2 as well.
@@ -24,16 +25,34 @@ const EXIT_APPROVAL_TIMEOUT: u8 = 7;
 /// 128 + SIGINT, as shells report a process stopped by Ctrl-C.
 const EXIT_INTERRUPTED: u8 = 130;
 
-const EXIT_CODES_HELP: &str = "\
+/// The exit codes for `--help`, a macro so that `refresh`'s help can add to it with `concat!`.
+macro_rules! exit_codes_help {
+    () => {
+        "\
 Exit codes:
   0    success: the token was printed (or written to --output)
-  2    usage error (a bad flag, or a --service that is not an http(s) URL)
-  3    access was denied at Monzo
+  2    usage error (a bad flag, a --service that is not an http(s) URL, no refresh token in the input)
+  3    access was denied at Monzo, or the service does not allow this Monzo user
   4    the login session expired before the login was completed
   5    the monzo-auth service could not be reached, or stayed unavailable
-  6    Monzo refused the login (invalid grant), or any other failure
+  6    Monzo refused the login or the refresh token (invalid grant), or any other failure
   7    --wait-for-approval timed out before access was approved in the Monzo app
-  130  interrupted (Ctrl-C or SIGTERM)";
+  130  interrupted (Ctrl-C or SIGTERM)"
+    };
+}
+
+const EXIT_CODES_HELP: &str = exit_codes_help!();
+
+const REFRESH_HELP: &str = concat!(
+    "\
+Examples:
+  monzo-auth login --service \"$SERVICE\" --output token.json
+  monzo-auth refresh --service \"$SERVICE\" --input token.json --output token.json
+  monzo-auth refresh --service \"$SERVICE\" --format token < token.json
+
+",
+    exit_codes_help!()
+);
 
 /// Monzo tokens for desktop and command-line apps, through a monzo-auth service.
 #[derive(Parser, Debug)]
@@ -51,6 +70,17 @@ enum Command {
     /// prints the token on stdout. Status goes to stderr.
     #[command(after_help = EXIT_CODES_HELP)]
     Login(LoginArgs),
+
+    /// Trade a saved refresh token for a new token, through the service.
+    ///
+    /// Reads the token that `monzo-auth login` printed or wrote (JSON or env) from --input
+    /// FILE, or from stdin (which may also hold the refresh token alone on one line); never
+    /// from the command line, where ps and shell history would keep it. Prints the new token
+    /// on stdout, or writes it to --output. Monzo rotates refresh tokens: the old one stops
+    /// working, so keep what this prints. The same FILE as --input and --output refreshes it
+    /// in place.
+    #[command(after_help = REFRESH_HELP)]
+    Refresh(RefreshArgs),
 }
 
 #[derive(Args, Debug)]
@@ -111,6 +141,33 @@ struct LoginArgs {
     approval_poll_ms: u64,
 }
 
+#[derive(Args, Debug)]
+struct RefreshArgs {
+    #[arg(
+        long,
+        env = "MONZO_AUTH_SERVICE",
+        value_name = "URL",
+        help = "The monzo-auth service's base URL, e.g. http://127.0.0.1:3000/ or \
+                https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/"
+    )]
+    service: String,
+
+    /// Read the refresh token from FILE, as `monzo-auth login --output FILE` wrote it (JSON or
+    /// env) [default: stdin].
+    #[arg(long, value_name = "FILE")]
+    input: Option<PathBuf>,
+
+    /// How to print the new token [default: the input's format, json or env; json for a bare
+    /// refresh token].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+
+    /// Write the new token to FILE (readable by its owner only) instead of stdout. The file is
+    /// replaced whole (a new file renamed over it), so it may be the --input file.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
 /// Why the command failed; each maps to one exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -121,6 +178,14 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Login(Error),
+    #[error(
+        "Monzo refused the refresh token (expired, already used or revoked); log in again with `monzo-auth login`"
+    )]
+    RefreshRefused,
+    #[error(
+        "the service answered 404 to /oauth/token: check the service URL, or update the service (it may predate refresh)"
+    )]
+    NoRefresh,
     #[error(
         "access was not approved in the Monzo app within {} s{}; no token was printed",
         .timeout.as_secs(),
@@ -156,7 +221,11 @@ impl CliError {
                 _ => EXIT_FAILED,
             },
             Self::ApprovalTimeout { .. } => EXIT_APPROVAL_TIMEOUT,
-            Self::Approval(_) | Self::Output(_) | Self::Runtime(_) => EXIT_FAILED,
+            Self::RefreshRefused
+            | Self::NoRefresh
+            | Self::Approval(_)
+            | Self::Output(_)
+            | Self::Runtime(_) => EXIT_FAILED,
             Self::Interrupted => EXIT_INTERRUPTED,
         }
     }
@@ -191,30 +260,42 @@ pub fn run() -> Result<(), CliError> {
         .map_err(|error| CliError::Runtime(format!("cannot start: {error}")))?;
     match cli.command {
         Command::Login(args) => runtime.block_on(login(args)),
+        Command::Refresh(args) => runtime.block_on(refresh(args)),
     }
 }
 
-async fn login(args: LoginArgs) -> Result<(), CliError> {
-    let service = parse_url("--service", &args.service)?;
-    let accounts = approval::accounts_url(&parse_url("--monzo-api-url", &args.monzo_api_url)?)?;
-    let client = Client::new(service).map_err(|error| match error {
+/// A client of `--service`, or a usage error that says what is wrong with it.
+fn service_client(service: &str) -> Result<Client, CliError> {
+    Client::new(parse_url("--service", service)?).map_err(|error| match error {
         Error::InvalidServiceUrl { reason } => {
             CliError::Usage(format!("--service: the URL is not usable: {reason}"))
         }
         error => error.into(),
-    })?;
-    // Found out now rather than once the token is here, which a failed write would lose.
+    })
+}
+
+/// Checks that `--output`'s directory exists: found out now rather than once the token is
+/// here, which a failed write would lose.
+fn check_output_dir(path: &Path) -> Result<(), CliError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
+            "--output: the directory {} does not exist",
+            dir.display()
+        )))
+    }
+}
+
+async fn login(args: LoginArgs) -> Result<(), CliError> {
+    let client = service_client(&args.service)?;
+    let accounts = approval::accounts_url(&parse_url("--monzo-api-url", &args.monzo_api_url)?)?;
     if let Some(path) = &args.output {
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => std::path::Path::new("."),
-        };
-        if !dir.is_dir() {
-            return Err(CliError::Usage(format!(
-                "--output: the directory {} does not exist",
-                dir.display()
-            )));
-        }
+        check_output_dir(path)?;
     }
     let cancel = Cancel::new();
     forward_signals(&cancel)?;
@@ -329,6 +410,111 @@ fn deliver(args: &LoginArgs, token: &Token) -> Result<(), CliError> {
     }
 }
 
+async fn refresh(args: RefreshArgs) -> Result<(), CliError> {
+    let client = service_client(&args.service)?;
+    let found = read_refresh_token(args.input.as_deref())?;
+    // Made before the refresh uses the old refresh token up: a file that cannot be written
+    // must not cost the new token.
+    let pending = match &args.output {
+        Some(path) => {
+            check_output_dir(path)?;
+            Some(PendingFile::create(path).map_err(|error| {
+                CliError::Usage(format!(
+                    "--output: cannot write {}: {error}",
+                    path.display()
+                ))
+            })?)
+        }
+        None => None,
+    };
+    let cancel = Cancel::new();
+    forward_signals(&cancel)?;
+    let status = Status::new(std::io::stderr().is_terminal());
+    let result = client
+        .refresh_with(&found.refresh_token, &cancel, |progress| {
+            status.set(describe(progress))
+        })
+        .await;
+    status.clear();
+    let token = result.map_err(|error| match error {
+        Error::InvalidGrant => CliError::RefreshRefused,
+        Error::UnexpectedResponse { status: 404 } => CliError::NoRefresh,
+        error => error.into(),
+    })?;
+    let text = output::render(&token, args.format.or(found.format).unwrap_or(Format::Json));
+    // Past this point the old refresh token no longer works.
+    let lost = |what: String| {
+        CliError::Output(format!(
+            "{what}; the new token is lost and the old refresh token is used up: log in again"
+        ))
+    };
+    match (pending, &args.output) {
+        (Some(pending), Some(path)) => {
+            pending
+                .commit(&text)
+                .map_err(|error| lost(format!("cannot write {}: {error}", path.display())))?;
+            eprintln!(
+                "Refreshed the token of {}; written to {}",
+                token.user_id,
+                path.display()
+            );
+        }
+        _ => output::to_stdout(&text)
+            .map_err(|error| lost(format!("cannot write to stdout: {error}")))?,
+    }
+    if let Some(input) = &args.input {
+        let rotated = token.refresh_token.as_deref() != Some(found.refresh_token.as_str());
+        let in_place = args
+            .output
+            .as_deref()
+            .is_some_and(|output| same_file(input, output));
+        if rotated && !in_place {
+            eprintln!(
+                "monzo-auth: note: the refresh token in {} is used up now; keep the new one",
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The refresh token from `--input FILE`, or from stdin unless it is a terminal (where it
+/// would be echoed).
+fn read_refresh_token(path: Option<&Path>) -> Result<input::Found, CliError> {
+    let (source, read) = match path {
+        Some(path) => {
+            let read = std::fs::File::open(path)
+                .map_err(ReadError::Io)
+                .and_then(input::read_text);
+            (path.display().to_string(), read)
+        }
+        None if std::io::stdin().is_terminal() => {
+            return Err(CliError::Usage(
+                "no refresh token: give --input FILE, or pipe in what `monzo-auth login` printed"
+                    .into(),
+            ));
+        }
+        None => (
+            "stdin".to_owned(),
+            input::read_text(std::io::stdin().lock()),
+        ),
+    };
+    let text = read.map_err(|error| match error {
+        ReadError::Io(error) => CliError::Usage(format!("cannot read {source}: {error}")),
+        ReadError::Input(why) => CliError::Usage(format!("no refresh token in {source}: {why}")),
+    })?;
+    input::refresh_token_in(&text)
+        .map_err(|why| CliError::Usage(format!("no refresh token in {source}: {why}")))
+}
+
+/// Whether `a` and `b` name the same file (after the write, so both exist if they are).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 fn parse_url(flag: &str, value: &str) -> Result<Url, CliError> {
     Url::parse(value)
         .map_err(|error| CliError::Usage(format!("{flag}: {value:?} is not a URL ({error})")))
@@ -406,6 +592,8 @@ mod tests {
              (last check: Monzo unavailable); no token was printed"
         );
         assert_eq!(CliError::Usage(String::new()).exit_code(), 2);
+        assert_eq!(CliError::RefreshRefused.exit_code(), 6);
+        assert_eq!(CliError::NoRefresh.exit_code(), 6);
         for line in EXIT_CODES_HELP.lines().skip(1) {
             let code: u8 = line.split_whitespace().next().unwrap().parse().unwrap();
             assert!(

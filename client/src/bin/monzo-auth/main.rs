@@ -1,4 +1,5 @@
-//! `monzo-auth`: log in to Monzo through a monzo-auth service and print the token.
+//! `monzo-auth`: log in to Monzo through a monzo-auth service and print the token, or refresh
+//! a saved one.
 //!
 //! Everything happens in [`cli::run`]; `main` only turns its result into an exit code (the
 //! codes are documented in `cli.rs`, `--help` and the crate docs).
@@ -6,6 +7,7 @@
 mod approval;
 mod browser;
 mod cli;
+mod input;
 mod output;
 mod status;
 
