@@ -235,9 +235,9 @@ pub(super) async fn typed(
     params: Result<FormParams, ParamsError>,
 ) -> Response {
     let context = Context::new(&flow, &headers, derived.as_deref());
-    match checked_code(&context, &headers, params) {
-        Ok(typed) => show_code(&flow, &context, &typed, addr).await,
-        Err(refused) => refused,
+    match checked_code(&headers, params) {
+        Some(typed) => show_code(&flow, &context, &typed, addr).await,
+        None => context.forged(),
     }
 }
 
@@ -257,18 +257,13 @@ async fn show_code(
     }
 }
 
-/// The user code a `/device` form posted, once its CSRF token matches the cookie; otherwise the
-/// refusal page.
-fn checked_code(
-    context: &Context,
-    headers: &HeaderMap,
-    params: Result<FormParams, ParamsError>,
-) -> Result<String, Response> {
+/// The user code a `/device` form posted, if its CSRF token matches the cookie.
+fn checked_code(headers: &HeaderMap, params: Result<FormParams, ParamsError>) -> Option<String> {
     match params {
         Ok(FormParams(params)) if csrf_ok(headers, &params) => {
-            Ok(params.get("user_code").unwrap_or_default().to_owned())
+            Some(params.get("user_code").unwrap_or_default().to_owned())
         }
-        _ => Err(context.forged()),
+        _ => None,
     }
 }
 
@@ -281,9 +276,8 @@ pub(super) async fn confirm(
     params: Result<FormParams, ParamsError>,
 ) -> Response {
     let context = Context::new(&flow, &headers, derived.as_deref());
-    let typed = match checked_code(&context, &headers, params) {
-        Ok(typed) => typed,
-        Err(refused) => return refused,
+    let Some(typed) = checked_code(&headers, params) else {
+        return context.forged();
     };
     match flow
         .device_login_url(&typed, addr.map(|Extension(a)| a))
