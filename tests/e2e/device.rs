@@ -832,9 +832,14 @@ async fn python_requests_oauth2client_logs_in_with_its_own_polling_job() {
         wait_with_timeout(&mut child, Duration::from_secs(60));
         serde_json::from_str(&line).unwrap()
     });
+    // The library's refresh rotated the pair: the first access token died with it.
     assert!(
-        app.fake()
+        !app.fake()
             .is_access_token_live(token["access_token"].as_str().unwrap())
     );
-    assert!(token["refresh_token"].is_string());
+    assert!(
+        app.fake()
+            .is_access_token_live(token["refreshed_access_token"].as_str().unwrap())
+    );
+    assert_ne!(token["refresh_token"], token["refreshed_refresh_token"]);
 }

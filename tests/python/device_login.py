@@ -4,7 +4,8 @@ service from its RFC 8414 metadata, asks for a device code, and polls with its o
     python device_login.py SERVICE_BASE_URL CLIENT_ID
 
 Prints one JSON line with what a person needs (user code, verification URI), then, once the
-login is done, one JSON line with the token. Exits non-zero with the error otherwise.
+login is done, one JSON line with the token and the pair a refresh gave. Exits non-zero with the
+error otherwise.
 """
 
 import json
@@ -38,4 +39,15 @@ job = DeviceAuthorizationPollingJob(client, authorization)
 token = None
 while token is None:
     token = job()
-print(json.dumps({"access_token": token.access_token, "refresh_token": token.refresh_token, "expires_in": token.expires_in}), flush=True)
+refreshed = client.refresh_token(token)  # a new pair, with no secret on this side
+print(
+    json.dumps(
+        {
+            "access_token": token.access_token,
+            "refresh_token": token.refresh_token,
+            "refreshed_access_token": refreshed.access_token,
+            "refreshed_refresh_token": refreshed.refresh_token,
+        }
+    ),
+    flush=True,
+)
