@@ -198,10 +198,7 @@ async fn login_prints_env_lines_or_the_bare_token() {
     let mut command = login(&app);
     command.env("BROWSER", person("")).args(["--format", "env"]);
     let env = stdout(&run(command).await.success());
-    let names: Vec<&str> = env
-        .lines()
-        .map(|line| line.split_once('=').expect("NAME=value").0)
-        .collect();
+    let names = env_names(&env);
     assert_eq!(
         names,
         [
@@ -653,10 +650,7 @@ async fn refresh_keeps_the_env_format_and_takes_a_bare_refresh_token() {
     // Env lines in, env lines out.
     let assert = run_with_stdin(refresh(&app), env.clone()).await.success();
     let renewed = stdout(&assert);
-    let names: Vec<&str> = renewed
-        .lines()
-        .map(|line| line.split_once('=').expect("NAME=value").0)
-        .collect();
+    let names = env_names(&renewed);
     assert_eq!(
         names,
         [
@@ -898,4 +892,11 @@ async fn refresh_rides_out_a_monzo_outage() {
         token["refresh_token"],
         token_json(&printed)["refresh_token"]
     );
+}
+
+/// The variable names of `--format env` output, in order.
+fn env_names(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(|line| line.split_once('=').expect("NAME=value").0)
+        .collect()
 }

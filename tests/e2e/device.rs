@@ -337,76 +337,47 @@ async fn every_token_endpoint_error_is_a_400_with_an_error_code() {
         }
     };
 
-    assert_oauth_error(
-        &post_form(&app, "oauth/token", &[]).await,
-        "invalid_request",
-    );
-    assert_oauth_error(
-        &post_form(&app, "oauth/token", &[("grant_type", "password")]).await,
-        "unsupported_grant_type",
-    );
-    assert_oauth_error(
-        &post_form(
-            &app,
-            "oauth/token",
+    let unknown = shared::session::PollId::generate().expose();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[], "invalid_request"),
+        (&[("grant_type", "password")], "unsupported_grant_type"),
+        (
             &[("grant_type", DEVICE_GRANT), ("client_id", APP)],
-        )
-        .await,
-        "invalid_request",
-    );
-    assert_oauth_error(
-        &post_form(
-            &app,
-            "oauth/token",
+            "invalid_request",
+        ),
+        (
             &[("grant_type", DEVICE_GRANT), ("device_code", device_code)],
-        )
-        .await,
-        "invalid_request",
-    );
-    assert_oauth_error(
-        &post_form(
-            &app,
-            "oauth/token",
+            "invalid_request",
+        ),
+        (
             &[
                 ("grant_type", DEVICE_GRANT),
                 ("device_code", device_code),
                 ("device_code", device_code),
                 ("client_id", APP),
             ],
-        )
-        .await,
-        "invalid_request",
-    );
-    let unknown = shared::session::PollId::generate().expose();
-    assert_oauth_error(
-        &post_form(
-            &app,
-            "oauth/token",
+            "invalid_request",
+        ),
+        (
             &[
                 ("grant_type", DEVICE_GRANT),
                 ("device_code", &unknown),
                 ("client_id", APP),
             ],
-        )
-        .await,
-        "invalid_grant",
-    );
-    assert_oauth_error(
-        &post_form(&app, "oauth/token", &[("grant_type", "refresh_token")]).await,
-        "invalid_request",
-    );
-    assert_oauth_error(
-        &post_form(
-            &app,
-            "oauth/token",
+            "invalid_grant",
+        ),
+        (&[("grant_type", "refresh_token")], "invalid_request"),
+        (
             &[
                 ("grant_type", "refresh_token"),
                 ("refresh_token", "not-a-monzo-token"),
             ],
-        )
-        .await,
-        "invalid_grant",
-    );
+            "invalid_grant",
+        ),
+    ];
+    for (form, error) in cases {
+        assert_oauth_error(&post_form(&app, "oauth/token", form).await, error);
+    }
 
     // A wrong client_id does not use up the session: the right one right after is on time.
     assert_oauth_error(&poll("someone-else").await, "invalid_client");
