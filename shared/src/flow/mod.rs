@@ -1,7 +1,8 @@
 //! The login flow itself, independent of HTTP: start a session, take Monzo's callback, redeem.
 //!
-//! Handlers call these functions and map [`FlowError`] to a response in one place
-//! (`http::error`). Time comes from [`now_ms`] here and is handed to the store, which keeps none.
+//! Handlers call these functions and map [`FlowError`] to a response in one place per contract:
+//! `http::error` for the simple API, `http::oauth` for the standard OAuth endpoints. Time comes
+//! from [`now_ms`] here and is handed to the store, which keeps none.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
