@@ -230,6 +230,20 @@ async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> JsonAnsw
     .await
 }
 
+/// One device-flow poll of `/oauth/token` by the app the device code was issued to.
+async fn poll_device(app: &TestApp, device_code: &str) -> JsonAnswer {
+    post_form(
+        app,
+        "oauth/token",
+        &[
+            ("grant_type", DEVICE_GRANT),
+            ("device_code", device_code),
+            ("client_id", APP),
+        ],
+    )
+    .await
+}
+
 fn assert_oauth_error(answer: &JsonAnswer, error: &str) {
     answer.assert_error(400, error);
     assert_eq!(answer.headers["cache-control"], "no-store");
@@ -423,33 +437,18 @@ async fn redeemed_and_expired_device_codes_answer_their_errors() {
     app.driver()
         .approve_device(&complete, DEMO_USER, Decision::Approve)
         .await;
-    let form = [
-        ("grant_type", DEVICE_GRANT),
-        ("device_code", code.as_str()),
-        ("client_id", APP),
-    ];
-    let answer = post_form(&app, "oauth/token", &form).await;
+    let answer = poll_device(&app, &code).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["token_type"], "Bearer");
     assert_eq!(answer.body["user_id"], DEMO_USER);
     assert!(answer.body["refresh_token"].is_string());
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_oauth_error(
-        &post_form(&app, "oauth/token", &form).await,
-        "invalid_grant",
-    );
+    assert_oauth_error(&poll_device(&app, &code).await, "invalid_grant");
 
     let late = device_code(&app).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let form = [
-        ("grant_type", DEVICE_GRANT),
-        ("device_code", late["device_code"].as_str().unwrap()),
-        ("client_id", APP),
-    ];
-    assert_oauth_error(
-        &post_form(&app, "oauth/token", &form).await,
-        "expired_token",
-    );
+    let polled = late["device_code"].as_str().unwrap().to_owned();
+    assert_oauth_error(&poll_device(&app, &polled).await, "expired_token");
 }
 
 #[tokio::test]
@@ -465,14 +464,10 @@ async fn a_monzo_outage_during_a_device_exchange_is_slow_down_and_loses_nothing(
         .approve_device(&complete, DEMO_USER, Decision::Approve)
         .await;
     app.fake().fail_next(1, Failure::Status(503));
-    let form = [
-        ("grant_type", DEVICE_GRANT),
-        ("device_code", started["device_code"].as_str().unwrap()),
-        ("client_id", APP),
-    ];
-    assert_oauth_error(&post_form(&app, "oauth/token", &form).await, "slow_down");
+    let polled = started["device_code"].as_str().unwrap().to_owned();
+    assert_oauth_error(&poll_device(&app, &polled).await, "slow_down");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let answer = post_form(&app, "oauth/token", &form).await;
+    let answer = poll_device(&app, &polled).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 }
 
@@ -625,15 +620,8 @@ async fn a_cross_site_form_post_is_refused() {
         .await
         .unwrap();
     assert_eq!(mismatched.status(), 403);
-    let form = [
-        ("grant_type", DEVICE_GRANT),
-        ("device_code", started["device_code"].as_str().unwrap()),
-        ("client_id", APP),
-    ];
-    assert_oauth_error(
-        &post_form(&app, "oauth/token", &form).await,
-        "authorization_pending",
-    );
+    let polled = started["device_code"].as_str().unwrap().to_owned();
+    assert_oauth_error(&poll_device(&app, &polled).await, "authorization_pending");
 }
 
 #[tokio::test]

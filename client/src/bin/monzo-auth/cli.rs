@@ -83,8 +83,9 @@ enum Command {
     Refresh(RefreshArgs),
 }
 
+/// `--service`, which both commands take.
 #[derive(Args, Debug)]
-struct LoginArgs {
+struct ServiceArg {
     // The help is an attribute, not a doc comment: rustdoc wants URLs in a doc comment to be
     // links, which would look odd in --help. A string, checked in `login`: clap's own parse
     // error spans several lines.
@@ -96,6 +97,12 @@ struct LoginArgs {
                 https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/"
     )]
     service: String,
+}
+
+#[derive(Args, Debug)]
+struct LoginArgs {
+    #[command(flatten)]
+    service: ServiceArg,
 
     /// Print the login URL (on stderr) instead of opening a browser.
     #[arg(long)]
@@ -143,14 +150,8 @@ struct LoginArgs {
 
 #[derive(Args, Debug)]
 struct RefreshArgs {
-    #[arg(
-        long,
-        env = "MONZO_AUTH_SERVICE",
-        value_name = "URL",
-        help = "The monzo-auth service's base URL, e.g. http://127.0.0.1:3000/ or \
-                https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/"
-    )]
-    service: String,
+    #[command(flatten)]
+    service: ServiceArg,
 
     /// Read the refresh token from FILE, as `monzo-auth login --output FILE` wrote it (JSON or
     /// env) [default: stdin].
@@ -292,7 +293,7 @@ fn check_output_dir(path: &Path) -> Result<(), CliError> {
 }
 
 async fn login(args: LoginArgs) -> Result<(), CliError> {
-    let client = service_client(&args.service)?;
+    let client = service_client(&args.service.service)?;
     let accounts = approval::accounts_url(&parse_url("--monzo-api-url", &args.monzo_api_url)?)?;
     if let Some(path) = &args.output {
         check_output_dir(path)?;
@@ -411,7 +412,7 @@ fn deliver(args: &LoginArgs, token: &Token) -> Result<(), CliError> {
 }
 
 async fn refresh(args: RefreshArgs) -> Result<(), CliError> {
-    let client = service_client(&args.service)?;
+    let client = service_client(&args.service.service)?;
     let found = read_refresh_token(args.input.as_deref())?;
     // Made before the refresh uses the old refresh token up: a file that cannot be written
     // must not cost the new token.
