@@ -1,5 +1,5 @@
 # monzo-auth. A newcomer needs two commands: `make run` and `make test`.
-# Deploying to AWS: `make deploy`, then `make set-secret` (see the README).
+# Deploying to AWS: `make deploy`, then `make set-secret` (see the README); `make destroy`.
 
 CARGO ?= cargo
 PYTHON ?= python3
@@ -8,8 +8,7 @@ DEPLOY_VENV := .venv-deploy
 FUNCTIONS := monzo-auth-new monzo-auth-callback monzo-auth-token
 
 # `make build` uses plain cargo on x86_64 Linux (Lambda's platform; scripts/check-glibc makes sure
-# the result runs on Lambda's glibc), zig elsewhere. `make deploy` lets cargo-lambda use zig,
-# which .venv-deploy has.
+# the result runs on Lambda's glibc), zig (installed into .venv) elsewhere.
 ifeq ($(shell uname -sm),Linux x86_64)
 BUILD_COMPILER ?= cargo
 else
@@ -22,7 +21,8 @@ export SAM_CLI_TELEMETRY := 0
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build-all browser build deploy set-secret fmt lint clean
+.PHONY: run test build-all browser build deploy set-secret destroy fmt lint clean \
+	build-NewFunction build-CallbackFunction build-TokenFunction
 
 ## run: the service on 127.0.0.1:3000; demo mode (a built-in stand-in for Monzo) unless
 ## MONZO_CLIENT_ID is set, in which case MONZO_CLIENT_SECRET must be set too.
@@ -33,10 +33,11 @@ else
 	$(CARGO) run --locked -p monzo-auth-server
 endif
 
-## test: the tools into .venv, lint, one debug build of everything, then every test with
-## moto_server running.
-test: $(VENV)/.installed browser lint build-all
+## test: the tools into .venv (and the SAM CLI into .venv-deploy, for the deploy tests), lint,
+## one debug build of everything, then every test with moto_server running.
+test: $(VENV)/.installed $(DEPLOY_VENV)/.test-installed browser lint build-all
 	scripts/with-moto $(CARGO) test --workspace --locked --no-fail-fast
+	scripts/with-moto $(DEPLOY_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/deploy
 
 # One build of every target, so the tests that start the real binaries find them current and
 # nothing is compiled twice with different features.
@@ -71,36 +72,53 @@ $(DEPLOY_VENV)/.installed: requirements-deploy.txt
 	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-deploy.txt
 	touch $@
 
-## deploy: build with SAM and deploy; the first run asks its questions and saves them in
-## samconfig.toml, later runs reuse them.
-deploy: $(DEPLOY_VENV)/.installed
-	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" sam build
-	@if [ -f samconfig.toml ]; then \
-		PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" sam deploy; \
-	else \
-		admin=$$($(DEPLOY_VENV)/bin/python scripts/set_secret.py --print-caller-arn) && \
-		PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" sam deploy --guided \
-			--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND \
-			--parameter-overrides KeyAdministratorArn=$$admin; \
-	fi
+# What the deploy tests (tests/deploy, pytest) add to the deploy virtualenv.
+$(DEPLOY_VENV)/.test-installed: $(DEPLOY_VENV)/.installed requirements-deploy-test.txt
+	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-deploy-test.txt
+	touch $@
 
-## set-secret: asks for the Monzo client id and secret (the secret without echo), encrypts
-## the secret with the stack's KMS key and updates the stack, in one go.
+# The settings `make deploy` takes as make variables (see the README). Only those given on make's
+# command line are passed on (by name; scripts/deploy.py reads the values from the environment),
+# so one left out keeps its previous value and `NAME=` clears it.
+DEPLOY_SETTINGS := STACK REGION ALLOWED_USER_IDS RETURN_URL CUSTOM_DOMAIN CUSTOM_DOMAIN_CERTIFICATE \
+	THROTTLE_RATE THROTTLE_BURST LOG_LEVEL LOG_RETENTION_DAYS ALARM_EMAIL KEY_ADMINISTRATOR CLIENT_ID
+DEPLOY_GIVEN = $(strip $(foreach v,$(DEPLOY_SETTINGS),$(if $(filter command line,$(origin $(v))),--given $(v))))
+DEPLOY_PY = $(DEPLOY_VENV)/bin/python scripts/deploy.py
+
+## deploy: build (unless NO_BUILD=1), write samconfig.toml, `sam build` (a copy of that build)
+## and `sam deploy`, asking nothing. Prints the redirect URL to register at Monzo.
+deploy: $(DEPLOY_VENV)/.installed $(if $(NO_BUILD),,build)
+	$(DEPLOY_PY) deploy $(DEPLOY_GIVEN)
+
+## set-secret: asks for the Monzo client id and secret (the secret without echo, or from a pipe),
+## encrypts the secret with the stack's KMS key and updates the stack, in one go.
 set-secret: $(DEPLOY_VENV)/.installed
-	$(DEPLOY_VENV)/bin/python scripts/set_secret.py
+	$(DEPLOY_PY) set-secret $(DEPLOY_GIVEN)
+
+## destroy: deletes the stack without prompts; its KMS key is scheduled for deletion.
+destroy: $(DEPLOY_VENV)/.installed
+	$(DEPLOY_PY) destroy $(DEPLOY_GIVEN)
+
+# `sam build` (BuildMethod: makefile in template.yaml) runs these, in the source tree
+# (build_in_source in samconfig.toml): each copies what `make build` built, so what was checked
+# against Lambda's glibc is what ships.
+build-NewFunction: BINARY = monzo-auth-new
+build-CallbackFunction: BINARY = monzo-auth-callback
+build-TokenFunction: BINARY = monzo-auth-token
+build-NewFunction build-CallbackFunction build-TokenFunction:
+	@[ -f target/lambda/$(BINARY)/bootstrap ] || { \
+		echo "target/lambda/$(BINARY)/bootstrap is missing: run make build first (make deploy does)" >&2; exit 1; }
+	cp target/lambda/$(BINARY)/bootstrap "$(ARTIFACTS_DIR)/bootstrap"
 
 fmt:
 	$(CARGO) fmt --all
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed $(DEPLOY_VENV)/.installed
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps -p monzo-auth-client
 	$(VENV)/bin/cfn-lint template.yaml
-	@if [ -x $(DEPLOY_VENV)/bin/sam ]; then \
-		PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" sam validate --lint; \
-	elif command -v sam >/dev/null; then sam validate --lint; \
-	else echo "(SAM CLI not installed: skipped sam validate --lint; make deploy installs it)"; fi
+	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" sam validate --lint --region eu-west-2
 
 clean:
 	$(CARGO) clean

@@ -257,14 +257,18 @@ pub fn granted_actions() -> std::collections::BTreeMap<String, BTreeSet<String>>
         serde_yaml::from_str(&std::fs::read_to_string(&path).expect("template.yaml"))
             .expect("YAML");
     let mut granted = std::collections::BTreeMap::new();
-    for (_, resource) in template["Resources"].as_mapping().expect("Resources") {
+    for (name, resource) in template["Resources"].as_mapping().expect("Resources") {
         if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
-        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
-            .as_str()
-            .expect("every function names its Binary")
-            .to_owned();
+        // `NewFunction` is built from `monzo-auth-new` (the Makefile's build-NewFunction).
+        let name = name.as_str().expect("a logical id");
+        let binary = format!(
+            "monzo-auth-{}",
+            name.strip_suffix("Function")
+                .expect("functions are named <Name>Function")
+                .to_lowercase()
+        );
         let mut actions = BTreeSet::new();
         for policy in resource["Properties"]["Policies"]
             .as_sequence()

@@ -63,7 +63,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let shutdown = shutdown_signal().context("cannot install the signal handlers")?;
     // Only a DynamoDB store or a KMS-encrypted secret makes the server talk to AWS.
     let aws = if app::needs_aws(&config) {
-        Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        Some(app::load_aws_config().await)
     } else {
         None
     };

@@ -17,6 +17,25 @@ use crate::monzo::{MonzoClient, MonzoSettings};
 use crate::secret::{ClientSecretSource, KmsSecret, NoSecret, PlainSecret};
 use crate::store::{DynamoDbStore, MemoryStore, SessionStore, SqliteStore};
 
+/// Every AWS call (DynamoDB, KMS) gives up after this, retries included, so a slow AWS cannot eat
+/// a function's time budget (template.yaml's token Timeout is worked out from it).
+pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// One attempt of an AWS call gives up after this (the SDK's standard retries try again).
+pub const AWS_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The AWS SDK's configuration from the standard variables and files, with the timeouts above.
+pub async fn load_aws_config() -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(AWS_OPERATION_TIMEOUT)
+                .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await
+}
+
 /// Whether this configuration talks to AWS (a DynamoDB store or a KMS-encrypted secret), so the
 /// caller knows to load the SDK's configuration.
 pub fn needs_aws(config: &Config) -> bool {

@@ -51,7 +51,10 @@ impl World {
             ("MONZO_CLIENT_ID", CLIENT_ID.to_owned()),
             ("MONZO_AUTH_URL", self.fake.auth_url.to_string()),
             ("MONZO_API_URL", self.fake.api_url.to_string()),
-            ("RUST_LOG", "debug".to_owned()),
+            // As the template's LoggingConfig makes Lambda set them, at the most verbose level
+            // the template allows.
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+            ("AWS_LAMBDA_LOG_LEVEL", "TRACE".to_owned()),
         ];
         env.extend_from_slice(extra);
         env
@@ -105,8 +108,35 @@ impl World {
                 logs.as_bytes(),
                 secrets,
             );
+            assert_json_logs_capped(function.name, &logs);
         }
     }
+}
+
+/// Every line a function logs is a JSON object with a level (Lambda filters on it); the asked
+/// level (TRACE) is honoured, so DEBUG lines appear, but only this project's crates may log at
+/// TRACE: other crates stop at DEBUG.
+fn assert_json_logs_capped(function: &str, logs: &str) {
+    let mut debug_lines = 0;
+    for line in logs.lines().filter(|line| !line.trim().is_empty()) {
+        let entry: Value = serde_json::from_str(line)
+            .unwrap_or_else(|_| panic!("{function} logged a line that is not JSON: {line}"));
+        let target = entry["target"].as_str().expect("a target");
+        match entry["level"].as_str().expect("a level") {
+            "DEBUG" => debug_lines += 1,
+            "TRACE" => assert!(
+                ["shared", "lambda_common", "monzo_auth"]
+                    .iter()
+                    .any(|krate| target.starts_with(krate)),
+                "{function}: {target} logged at TRACE: {line}"
+            ),
+            _ => {}
+        }
+    }
+    assert!(
+        debug_lines > 0,
+        "{function} logged nothing at DEBUG: {logs}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -625,4 +655,50 @@ async fn the_device_flow_and_refresh_run_on_the_functions() {
             ],
         )
         .await;
+}
+
+/// The token function's Timeout covers its worst poll, and stays under API Gateway's 30 s: a KMS
+/// decrypt retried after a failed cold start, reading and claiming the session, the exchange, a
+/// refused user's logout (two Monzo calls, each `MONZO_TIMEOUT_SECS`), settling the session (four
+/// AWS calls, each bounded by the SDK's operation timeout), and a margin.
+#[test]
+fn the_token_functions_timeout_covers_its_worst_poll() {
+    let template: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let secs = |value: &serde_yaml::Value| -> u64 {
+        match value {
+            serde_yaml::Value::Number(n) => n.as_u64().unwrap(),
+            serde_yaml::Value::String(s) => s.parse().unwrap(),
+            other => panic!("not a number of seconds: {other:?}"),
+        }
+    };
+    let monzo =
+        secs(&template["Globals"]["Function"]["Environment"]["Variables"]["MONZO_TIMEOUT_SECS"]);
+    let token = secs(&template["Resources"]["TokenFunction"]["Properties"]["Timeout"]);
+    let aws_call = shared::app::AWS_OPERATION_TIMEOUT.as_secs();
+    assert!(
+        shared::app::AWS_ATTEMPT_TIMEOUT < shared::app::AWS_OPERATION_TIMEOUT,
+        "an attempt fits in the operation, so a retry can happen"
+    );
+    let worst = 2 * monzo + 4 * aws_call;
+    assert!(
+        token > worst,
+        "token Timeout {token} s does not cover 2 x {monzo} s + 4 x {aws_call} s = {worst} s plus a margin"
+    );
+    assert!(
+        token <= 29,
+        "token Timeout {token} s reaches API Gateway's 30 s"
+    );
+    // The redeem lease outlives the exchange, so no second exchange starts while Monzo may still
+    // be working on the first.
+    let lease = shared::flow::FlowSettings::lease_for(Duration::from_secs(monzo));
+    assert!(lease > Duration::from_secs(monzo + aws_call));
+    // new and callback make at most a handful of store calls.
+    let others = secs(&template["Globals"]["Function"]["Timeout"]);
+    assert!(others >= 5 * aws_call && others <= 29, "{others}");
 }

@@ -4,7 +4,6 @@ mod api;
 mod browser;
 mod callback;
 mod cli;
-mod deploy;
 mod device;
 mod lambda;
 mod pages;

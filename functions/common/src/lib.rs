@@ -26,23 +26,80 @@ use url::Url;
 
 pub use shared::config::LambdaFunction as Function;
 
-/// Logs for CloudWatch: no colours, no timestamps (CloudWatch adds its own), `RUST_LOG` or info.
+/// The crates whose logs follow the asked level all the way to TRACE; every other crate (the
+/// runtime, hyper, the AWS SDK: a TRACE runtime log can carry a request's payload) stops at DEBUG.
+const OWN_CRATES: &[&str] = &[
+    "shared",
+    "lambda_common",
+    "monzo_auth",
+    "monzo_auth_new",
+    "monzo_auth_callback",
+    "monzo_auth_token",
+];
+
+/// How a function logs, from what Lambda sets from the template's `LoggingConfig`:
+/// `AWS_LAMBDA_LOG_FORMAT` (`JSON` or `Text`) and `AWS_LAMBDA_LOG_LEVEL` (`TRACE` ... `FATAL`,
+/// only with JSON; INFO when unset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSettings {
+    pub json: bool,
+    pub level: tracing::Level,
+}
+
+impl LogSettings {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let json = lookup("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+        let level = match lookup("AWS_LAMBDA_LOG_LEVEL")
+            .unwrap_or_default()
+            .to_ascii_uppercase()
+            .as_str()
+        {
+            "TRACE" => tracing::Level::TRACE,
+            "DEBUG" => tracing::Level::DEBUG,
+            "WARN" => tracing::Level::WARN,
+            "ERROR" | "FATAL" => tracing::Level::ERROR,
+            _ => tracing::Level::INFO,
+        };
+        Self { json, level }
+    }
+
+    /// The filter: the asked level for this project's crates, at most DEBUG for the others.
+    pub fn filter(&self) -> tracing_subscriber::EnvFilter {
+        let others = self.level.min(tracing::Level::DEBUG);
+        let directives: Vec<String> = std::iter::once(others.to_string())
+            .chain(
+                OWN_CRATES
+                    .iter()
+                    .map(|krate| format!("{krate}={}", self.level)),
+            )
+            .collect();
+        tracing_subscriber::EnvFilter::builder().parse_lossy(directives.join(","))
+    }
+}
+
+/// Logs for CloudWatch: JSON lines when Lambda's log format is JSON (Lambda then filters by their
+/// `level`), else plain text without colours or timestamps (CloudWatch adds its own).
 pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(false)
-        .without_time()
-        .init();
+    let settings = LogSettings::from_lookup(|name| std::env::var(name).ok());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(settings.filter())
+        .with_ansi(false);
+    if settings.json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init();
+    } else {
+        builder.without_time().init();
+    }
 }
 
 /// A function's whole life: tracing, the AWS configuration from the standard variables, the
 /// app, and the runtime loop.
 pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
     init_tracing();
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = app::load_aws_config().await;
     let app = function_app(function, |name| std::env::var(name).ok(), &aws).await;
     lambda_http::run(app).await
 }
@@ -183,6 +240,46 @@ mod tests {
             .get::<RequestContext>()
             .cloned()
             .expect("context")
+    }
+
+    fn settings(format: Option<&str>, level: Option<&str>) -> LogSettings {
+        LogSettings::from_lookup(|name| match name {
+            "AWS_LAMBDA_LOG_FORMAT" => format.map(str::to_owned),
+            "AWS_LAMBDA_LOG_LEVEL" => level.map(str::to_owned),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn log_settings_follow_lambdas_logging_config() {
+        assert_eq!(
+            settings(None, None),
+            LogSettings {
+                json: false,
+                level: tracing::Level::INFO
+            }
+        );
+        let json_trace = settings(Some("JSON"), Some("TRACE"));
+        assert!(json_trace.json);
+        assert_eq!(json_trace.level, tracing::Level::TRACE);
+        assert_eq!(
+            settings(Some("JSON"), Some("FATAL")).level,
+            tracing::Level::ERROR
+        );
+        assert_eq!(
+            settings(Some("Text"), Some("warn")).level,
+            tracing::Level::WARN
+        );
+    }
+
+    #[test]
+    fn other_crates_stop_at_debug_whatever_level_is_asked() {
+        let filter = settings(Some("JSON"), Some("TRACE")).filter().to_string();
+        assert!(filter.contains("shared=trace"), "{filter}");
+        assert!(filter.contains("monzo_auth_token=trace"), "{filter}");
+        assert!(filter.split(',').any(|d| d == "debug"), "{filter}");
+        let quiet = settings(Some("JSON"), Some("ERROR")).filter().to_string();
+        assert!(quiet.split(',').any(|d| d == "error"), "{quiet}");
     }
 
     #[test]
