@@ -21,6 +21,7 @@ import base64
 import getpass
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -32,7 +33,7 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, NoCredentialsError
 
 SAMCONFIG = Path("samconfig.toml")
 HEADER = "# Written by `make deploy` (scripts/deploy.py)."
@@ -177,6 +178,9 @@ def standard_region():
 def stack_and_region(doc, given):
     saved = saved_parameters(doc)
     stack = given.get("STACK") or saved.get("stack_name") or DEFAULT_STACK
+    # A CloudFormation stack name that leaves room for the functions' names (<stack>-callback).
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,54}", stack):
+        raise DeployError(f"STACK: {stack!r} is not a stack name (a letter, then up to 54 letters, digits or -)")
     region = given.get("REGION") or saved.get("region") or standard_region()
     if not region:
         raise DeployError(
@@ -205,7 +209,7 @@ def find_stack(cloudformation, stack):
 def sam(*args):
     """Runs the SAM CLI that sits beside this Python (the deploy virtualenv's)."""
     command = [str(Path(sys.executable).parent / "sam"), *args]
-    env = dict(os.environ, SAM_CLI_TELEMETRY="0", NO_BUILD="1")
+    env = dict(os.environ, SAM_CLI_TELEMETRY="0")
     result = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, check=False)
     if result.returncode != 0:
         raise DeployError(f"`sam {args[0]}` failed (its output is above)")
@@ -383,6 +387,16 @@ def main(argv=None):
             destroy(given)
     except DeployError as err:
         print(f"make {args.command}: {err}", file=sys.stderr)
+        return 1
+    except NoCredentialsError:
+        print(
+            f"make {args.command}: no AWS credentials: run `aws configure` (or `aws sso login` "
+            "with AWS_PROFILE set)",
+            file=sys.stderr,
+        )
+        return 1
+    except ClientError as err:
+        print(f"make {args.command}: AWS refused: {err}", file=sys.stderr)
         return 1
     return 0
 

@@ -121,7 +121,7 @@ def project(tmp_path):
     return root
 
 
-def make(project, target, *variables, stdin_text=None):
+def make(project, target, *variables, stdin_text=None, env=None):
     """Runs `make TARGET` in `project` as a person would, but with no terminal: stdin is closed
     (or carries `stdin_text`) and the command has no controlling terminal to ask on."""
     result = subprocess.run(
@@ -132,6 +132,7 @@ def make(project, target, *variables, stdin_text=None):
         text=True,
         timeout=300,
         start_new_session=True,
+        env=env,
     )
     result.output = result.stdout + result.stderr
     return result

@@ -53,6 +53,20 @@ def test_no_stack_is_a_clear_error(project, stack):
     assert f"no stack {stack} in eu-west-2: run `make deploy` first" in done.output
 
 
+def test_no_credentials_is_one_clear_line(project, stack):
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    done = make(project, "set-secret", f"STACK={stack}", "CLIENT_ID=c", stdin_text="s\n", env=env)
+    assert done.returncode != 0
+    assert "make set-secret: no AWS credentials: run `aws configure`" in done.output
+    assert "Traceback" not in done.output
+
+
+def test_a_stack_name_that_cannot_be_is_refused(project):
+    done = make(project, "deploy", "NO_BUILD=1", "STACK=no_underscores")
+    assert done.returncode != 0
+    assert "STACK: 'no_underscores' is not a stack name" in done.output
+
+
 def read_until(fd, wanted, seconds=60):
     seen = b""
     deadline = time.monotonic() + seconds
