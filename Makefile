@@ -68,6 +68,8 @@ build: $(VENV)/.installed
 	scripts/check-glibc $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap)
 
 $(DEPLOY_VENV)/.installed: requirements-deploy.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { \
+		echo "the deploy tools need Python 3.10 or newer; $(PYTHON) is older (try PYTHON=python3.12)" >&2; exit 1; }
 	$(PYTHON) -m venv $(DEPLOY_VENV)
 	$(DEPLOY_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-deploy.txt
 	touch $@

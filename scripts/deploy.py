@@ -256,9 +256,10 @@ def deploy(given):
     if parameters.get("MonzoClientId"):
         print("The Monzo client is set (kept from before).", file=sys.stderr)
     else:
+        url = "that redirect URL" if "CallbackUrl" in outputs else "the stack's CallbackUrl output"
         print(
-            "Next: register that redirect URL at https://developers.monzo.com/ (a confidential "
-            "client), then run: make set-secret",
+            f"Next: register {url} at https://developers.monzo.com/ (a confidential client), "
+            "then run: make set-secret",
             file=sys.stderr,
         )
 
@@ -283,12 +284,17 @@ def ask(prompt):
         return ""
 
 
-def set_secret(given):
-    doc = read_samconfig()
-    stack, region = stack_and_region(doc, given)
+def existing_stack(given):
+    """The stack STACK/REGION or samconfig.toml name: its name, region, an AWS session there, and
+    its (outputs, parameters), or None when there is no such stack."""
+    stack, region = stack_and_region(read_samconfig(), given)
     session = boto3.session.Session(region_name=region)
+    return stack, region, session, find_stack(session.client("cloudformation"), stack)
+
+
+def set_secret(given):
+    stack, region, session, found = existing_stack(given)
     cloudformation = session.client("cloudformation")
-    found = find_stack(cloudformation, stack)
     if found is None:
         raise DeployError(f"no stack {stack} in {region}: run `make deploy` first")
     outputs, current = found
@@ -339,11 +345,7 @@ def set_secret(given):
 
 
 def destroy(given):
-    doc = read_samconfig()
-    stack, region = stack_and_region(doc, given)
-    session = boto3.session.Session(region_name=region)
-    cloudformation = session.client("cloudformation")
-    found = find_stack(cloudformation, stack)
+    stack, region, session, found = existing_stack(given)
     if found is None:
         print(f"No stack {stack} in {region}: nothing to delete.", file=sys.stderr)
         return
