@@ -146,6 +146,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         Arc::clone(&store),
         endpoint,
         return_url.clone(),
+        addr,
         false,
     )
     .expect("app");

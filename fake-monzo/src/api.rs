@@ -65,7 +65,7 @@ const MAX_TOKEN_BODY: usize = 64 * 1024;
 /// Takes the raw request, not `Bytes`, so that the call is counted (and can
 /// meet an injected failure) before its body is read, whatever the body is.
 async fn token(State(monzo): State<FakeMonzo>, request: Request) -> Response {
-    let (_in_flight, failure) = InFlight::begin(&monzo);
+    let (in_flight, failure) = InFlight::begin(&monzo);
     match failure {
         // Injected before the request is looked at, so the code stays usable.
         Some(Failure::Status(status)) => ApiError::injected(status).into_response(),
@@ -82,6 +82,23 @@ async fn token(State(monzo): State<FakeMonzo>, request: Request) -> Response {
             tokio::time::sleep(delay).await;
             response
         }
+        Some(Failure::ProcessLate(delay)) => {
+            // Handled in a task of its own, so that a client giving up (which drops this
+            // handler) does not stop it: Monzo goes on working on the request.
+            let (parts, body) = request.into_parts();
+            let body = match axum::body::to_bytes(body, MAX_TOKEN_BODY).await {
+                Ok(body) => body,
+                Err(_) => return ApiError::bad_body().into_response(),
+            };
+            let monzo = monzo.clone();
+            let late = tokio::spawn(async move {
+                let _in_flight = in_flight;
+                tokio::time::sleep(delay).await;
+                answer(&monzo, &parts.headers, &body)
+            });
+            late.await
+                .unwrap_or_else(|_| ApiError::injected(500).into_response())
+        }
         None => grant(&monzo, request).await,
     }
 }
@@ -92,7 +109,11 @@ async fn grant(monzo: &FakeMonzo, request: Request) -> Response {
         Ok(body) => body,
         Err(_) => return ApiError::bad_body().into_response(),
     };
-    match try_grant(monzo, &parts.headers, &body) {
+    answer(monzo, &parts.headers, &body)
+}
+
+fn answer(monzo: &FakeMonzo, headers: &HeaderMap, body: &[u8]) -> Response {
+    match try_grant(monzo, headers, body) {
         Ok(tokens) => (
             StatusCode::OK,
             // RFC 6749 §5.1: token responses must not be cached.

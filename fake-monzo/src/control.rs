@@ -42,8 +42,8 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// `{"count":N,"status":503}`, `{"count":N,"delay_ms":1500}` or
-/// `{"count":N,"garbage":true}`; `count` defaults to 1.
+/// `{"count":N,"status":503}`, `{"count":N,"delay_ms":1500}`,
+/// `{"count":N,"process_after_ms":1500}` or `{"count":N,"garbage":true}`; `count` defaults to 1.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FailRequest {
@@ -51,6 +51,7 @@ struct FailRequest {
     count: u32,
     status: Option<u16>,
     delay_ms: Option<u64>,
+    process_after_ms: Option<u64>,
     #[serde(default)]
     garbage: bool,
 }
@@ -61,15 +62,23 @@ fn one() -> u32 {
 
 impl FailRequest {
     fn failure(&self) -> Result<Failure, ApiError> {
-        match (self.status, self.delay_ms, self.garbage) {
-            (Some(status), None, false) if (400..=599).contains(&status) => {
+        match (
+            self.status,
+            self.delay_ms,
+            self.process_after_ms,
+            self.garbage,
+        ) {
+            (Some(status), None, None, false) if (400..=599).contains(&status) => {
                 Ok(Failure::Status(status))
             }
-            (Some(_), None, false) => Err(ApiError::bad_param("status must be within 400..=599")),
-            (None, Some(ms), false) => Ok(Failure::Delay(Duration::from_millis(ms))),
-            (None, None, true) => Ok(Failure::Garbage),
+            (Some(_), None, None, false) => {
+                Err(ApiError::bad_param("status must be within 400..=599"))
+            }
+            (None, Some(ms), None, false) => Ok(Failure::Delay(Duration::from_millis(ms))),
+            (None, None, Some(ms), false) => Ok(Failure::ProcessLate(Duration::from_millis(ms))),
+            (None, None, None, true) => Ok(Failure::Garbage),
             _ => Err(ApiError::bad_param(
-                "give exactly one of status, delay_ms or garbage:true",
+                "give exactly one of status, delay_ms, process_after_ms or garbage:true",
             )),
         }
     }

@@ -117,6 +117,10 @@ pub enum Failure {
     Delay(Duration),
     /// Answer 200 with a body that is not JSON; the request is not looked at.
     Garbage,
+    /// Read the request, wait this long, then handle it (the code is used up and a token issued)
+    /// even if the client gave up meanwhile: models a Monzo that is slow to act, not only slow
+    /// to answer. The call counts as in flight until it is handled.
+    ProcessLate(Duration),
 }
 
 /// Counters the tests assert on. Also served as JSON by `GET /_fake/stats`.

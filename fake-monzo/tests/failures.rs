@@ -89,6 +89,50 @@ async fn a_delay_uses_up_the_code_so_a_retry_is_refused() {
 }
 
 #[tokio::test]
+async fn a_late_processed_call_uses_the_code_after_the_client_gave_up() {
+    let fake = start().await;
+    let code = fake.login().await;
+    fake.monzo()
+        .fail_next(1, Failure::ProcessLate(Duration::from_millis(600)));
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", CLIENT_ID),
+        ("client_secret", SECRET),
+        ("redirect_uri", REDIRECT),
+        ("code", code.as_str()),
+    ];
+    let error = impatient
+        .post(fake.api("oauth2/token"))
+        .form(&form)
+        .send()
+        .await
+        .expect_err("the client gives up first");
+    assert!(error.is_timeout(), "{error}");
+    // Not yet acted on: a second exchange now gets a token, and is in flight beside the first.
+    assert_eq!(fake.monzo().stats().code_exchanges, 0);
+    assert_eq!(fake.monzo().stats().token_calls_in_flight, 1);
+    let second = fake.exchange_ok(&code).await;
+    let token = str_field(&second, "access_token").to_owned();
+    assert_eq!(fake.whoami_status(&token).await, StatusCode::OK);
+
+    // Then Monzo acts on the first call: the code is reused, so the token issued from it is
+    // revoked (RFC 6749 4.1.2), as a real server does.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fake.monzo().stats().token_calls_in_flight != 0 {
+        assert!(Instant::now() < deadline, "the late call never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = fake.monzo().stats();
+    assert_eq!(stats.code_exchanges, 2);
+    assert_eq!(stats.max_concurrent_token_calls, 2);
+    assert_eq!(fake.whoami_status(&token).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn a_delayed_answer_still_arrives_for_a_patient_client() {
     let fake = start().await;
     let code = fake.login().await;

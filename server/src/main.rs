@@ -88,6 +88,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         store,
         monzo.endpoint,
         return_url.clone(),
+        local_addr,
         args.demo,
     )
     .context("cannot build the HTTP client for Monzo")?;

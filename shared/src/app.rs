@@ -105,12 +105,13 @@ pub struct MonzoEndpoint {
 }
 
 /// The local server's whole app: every route over one store, talking to `monzo`, with
-/// `return_url` as the registered callback.
+/// `return_url` as the registered callback, listening on `local_addr`.
 pub fn local_service(
     config: &Config,
     store: Arc<dyn SessionStore>,
     monzo: MonzoEndpoint,
     return_url: Url,
+    local_addr: SocketAddr,
     demo: bool,
 ) -> Result<Router, reqwest::Error> {
     let client = MonzoClient::new(monzo_settings(
@@ -123,9 +124,15 @@ pub fn local_service(
         store,
         client,
         monzo.secret,
-        flow_settings(config, Some(return_url)),
+        flow_settings(config, Some(return_url.clone())),
     );
-    Ok(local_app(Arc::new(flow), demo, config.trust_forwarded_for))
+    Ok(local_app(
+        Arc::new(flow),
+        demo,
+        config,
+        &return_url,
+        local_addr,
+    ))
 }
 
 /// The flow's settings from the configuration; `return_url` is the one the host settled on.
@@ -181,18 +188,36 @@ pub fn local_return_url(addr: SocketAddr) -> Url {
     Url::parse(&format!("http://{addr}/callback")).expect("a socket address makes a valid URL")
 }
 
-/// Every route in one app: what the local server serves.
-pub fn local_app(flow: Arc<Flow>, demo: bool, trust_forwarded_for: bool) -> Router {
-    let routes = http::new_routes()
+/// Every route in one app: what the local server serves, on `local_addr`, for `return_url`.
+pub fn local_app(
+    flow: Arc<Flow>,
+    demo: bool,
+    config: &Config,
+    return_url: &Url,
+    local_addr: SocketAddr,
+) -> Router {
+    let hosts = http::AllowedHosts::new(
+        std::iter::once(return_url).chain(config.public_base_url.as_ref()),
+        local_addr.port(),
+    );
+    let mut routes = http::new_routes()
         .merge(http::device_code_routes())
         .merge(http::callback_routes())
         .merge(http::device_page_routes())
         .merge(http::token_routes())
         .merge(http::oauth_token_routes())
-        .merge(http::local_routes(demo))
+        .merge(http::local_routes(demo));
+    if let Some(limit) = http::limit::RefreshLimit::per_second(config.refresh_limit_per_address) {
+        routes = routes.layer(axum::Extension(Arc::new(limit)));
+    }
+    let routes = routes
         .layer(axum::middleware::from_fn_with_state(
-            trust_forwarded_for,
+            Arc::new(config.trusted_proxies.clone()),
             http::local_client_addr,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(hosts),
+            http::check_host,
         ));
     http::into_app(routes, flow as AppState)
 }

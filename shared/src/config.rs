@@ -101,8 +101,55 @@ pub struct Config {
     /// Wrong user codes `/device` takes from everyone together per window (0: no limit).
     pub guess_limit_global: u64,
     pub guess_window: Duration,
-    /// Whether to believe `X-Forwarded-For` (only behind a proxy that sets it).
-    pub trust_forwarded_for: bool,
+    /// The proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`, plus the loopback
+    /// addresses with `TRUST_FORWARDED_FOR=true`).
+    pub trusted_proxies: TrustedProxies,
+    /// Refresh grants `/oauth/token` forwards to Monzo per client address and second (local
+    /// server; 0: no limit).
+    pub refresh_limit_per_address: u32,
+}
+
+/// Addresses and networks of reverse proxies in front of the local server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    pub fn contains(&self, addr: std::net::IpAddr) -> bool {
+        let addr = match addr {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.iter().any(|net| net.contains(&addr))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn parse(value: &str, loopback: bool) -> Result<Self, ConfigError> {
+        let mut nets = Vec::new();
+        for item in value
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+        {
+            let net = item
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::new(
+                        "TRUSTED_PROXIES",
+                        "must be comma-separated IP addresses or networks (10.0.0.0/8, ::1)",
+                    )
+                })?;
+            nets.push(net);
+        }
+        if loopback {
+            nets.push("127.0.0.0/8".parse().expect("a network"));
+            nets.push("::1/128".parse().expect("a network"));
+        }
+        Ok(Self(nets))
+    }
 }
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";
@@ -176,7 +223,14 @@ impl Config {
             guess_limit_per_address: read_count(&get, "DEVICE_GUESS_LIMIT_PER_ADDRESS", 10)?,
             guess_limit_global: read_count(&get, "DEVICE_GUESS_LIMIT_GLOBAL", 1000)?,
             guess_window: read_secs(&get, "DEVICE_GUESS_WINDOW_SECS", 600, 1..=86_400)?,
-            trust_forwarded_for: read_bool(&get, "TRUST_FORWARDED_FOR")?,
+            // TRUST_FORWARDED_FOR=true, from before TRUSTED_PROXIES: trust loopback proxies.
+            trusted_proxies: TrustedProxies::parse(
+                &get("TRUSTED_PROXIES").unwrap_or_default(),
+                read_bool(&get, "TRUST_FORWARDED_FOR")?,
+            )?,
+            refresh_limit_per_address: read_count(&get, "REFRESH_LIMIT_PER_ADDRESS", 10)?
+                .try_into()
+                .map_err(|_| ConfigError::new("REFRESH_LIMIT_PER_ADDRESS", "is too large"))?,
         })
     }
 }
@@ -396,6 +450,16 @@ mod tests {
                 &[("TRUST_FORWARDED_FOR", "maybe")],
                 "TRUST_FORWARDED_FOR",
             ),
+            (
+                &[],
+                &[("TRUSTED_PROXIES", "10.0.0.0/8, proxy.local")],
+                "TRUSTED_PROXIES",
+            ),
+            (
+                &[],
+                &[("REFRESH_LIMIT_PER_ADDRESS", "lots")],
+                "REFRESH_LIMIT_PER_ADDRESS",
+            ),
         ];
         for (drop, set, variable) in cases {
             let mut vars: Vec<(&str, &str)> = REAL
@@ -410,6 +474,37 @@ mod tests {
             assert!(line.starts_with(variable), "{line}");
             assert!(!line.contains("s3cr3t") && !line.contains('\n'), "{line}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_and_networks_and_the_old_flag_means_loopback() {
+        let config = read(
+            Mode::Local,
+            &[
+                REAL[0],
+                REAL[1],
+                ("TRUSTED_PROXIES", "10.1.0.0/16, 192.0.2.7,2001:db8::/32"),
+            ],
+        )
+        .unwrap();
+        let trusted = |ip: &str| config.trusted_proxies.contains(ip.parse().unwrap());
+        assert!(trusted("10.1.200.3") && trusted("192.0.2.7") && trusted("2001:db8::1"));
+        assert!(
+            trusted("::ffff:10.1.0.1"),
+            "IPv4-mapped addresses count as IPv4"
+        );
+        assert!(!trusted("10.2.0.1") && !trusted("192.0.2.8") && !trusted("127.0.0.1"));
+        let old = read(
+            Mode::Local,
+            &[REAL[0], REAL[1], ("TRUST_FORWARDED_FOR", "true")],
+        )
+        .unwrap();
+        assert!(old.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+        assert!(old.trusted_proxies.contains("::1".parse().unwrap()));
+        assert!(!old.trusted_proxies.contains("192.0.2.1".parse().unwrap()));
+        let none = read(Mode::Local, &[REAL[0], REAL[1]]).unwrap();
+        assert!(none.trusted_proxies.is_empty());
+        assert_eq!(none.refresh_limit_per_address, 10);
     }
 
     #[test]

@@ -36,6 +36,19 @@ pub enum Unavailable {
     Transport,
 }
 
+impl Unavailable {
+    /// Whether Monzo certainly did not act on the request: the connection was never made, or
+    /// Monzo said it did not take the request (429 Too Many Requests, 503 Service Unavailable).
+    /// After anything else (a timeout or reset once the request was sent, 500/502/504, a garbled
+    /// answer) Monzo may have acted, or may still be acting.
+    pub fn certainly_not_acted(&self) -> bool {
+        matches!(
+            self,
+            Unavailable::Connect | Unavailable::Status(429) | Unavailable::Status(503)
+        )
+    }
+}
+
 impl fmt::Display for Unavailable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -52,10 +65,12 @@ impl MonzoError {
     fn from_transport(err: reqwest::Error) -> Self {
         // Only the kind is kept: reqwest's Display includes the URL, which is harmless here but
         // the habit of never formatting request errors keeps queries out of logs everywhere.
-        MonzoError::Unavailable(if err.is_timeout() {
-            Unavailable::Timeout
-        } else if err.is_connect() {
+        // A connection that was never made (refused, or timed out while connecting) is Connect:
+        // the request never reached Monzo.
+        MonzoError::Unavailable(if err.is_connect() {
             Unavailable::Connect
+        } else if err.is_timeout() {
+            Unavailable::Timeout
         } else if err.is_decode() {
             Unavailable::MalformedAnswer
         } else {
@@ -71,6 +86,35 @@ impl MonzoError {
             other => MonzoError::Unavailable(Unavailable::Status(other)),
         }
     }
+}
+
+/// The most of a Monzo answer that is read: a token answer is a few hundred bytes, so anything
+/// near this is not one, and reading it whole would only cost memory.
+pub const MAX_ANSWER: usize = 64 * 1024;
+
+/// The longest a refresh or logout (calls anyone can make the service send) may take.
+pub const FORWARDED_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest token lifetime passed on (a year); Monzo's are hours.
+pub const MAX_EXPIRES_IN: u64 = 365 * 24 * 3600;
+
+/// Reads at most `limit` bytes of `response`'s body; a longer one is a malformed answer.
+async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, MonzoError> {
+    let too_long = || MonzoError::Unavailable(Unavailable::MalformedAnswer);
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit as u64)
+    {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(MonzoError::from_transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_long());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A token as Monzo issued it. `Debug` redacts the secrets.
@@ -154,13 +198,16 @@ impl MonzoClient {
         code: &str,
         redirect_uri: &str,
     ) -> Result<MonzoToken, MonzoError> {
-        self.token_request(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", &self.settings.client_id),
-            ("client_secret", client_secret.expose_secret()),
-            ("redirect_uri", redirect_uri),
-            ("code", code),
-        ])
+        self.token_request(
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", &self.settings.client_id),
+                ("client_secret", client_secret.expose_secret()),
+                ("redirect_uri", redirect_uri),
+                ("code", code),
+            ],
+            self.settings.total_timeout,
+        )
         .await
     }
 
@@ -170,19 +217,33 @@ impl MonzoClient {
         client_secret: &SecretString,
         refresh_token: &str,
     ) -> Result<MonzoToken, MonzoError> {
-        self.token_request(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", &self.settings.client_id),
-            ("client_secret", client_secret.expose_secret()),
-            ("refresh_token", refresh_token),
-        ])
+        self.token_request(
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", &self.settings.client_id),
+                ("client_secret", client_secret.expose_secret()),
+                ("refresh_token", refresh_token),
+            ],
+            self.forwarded_timeout(),
+        )
         .await
     }
 
-    async fn token_request(&self, form: &[(&str, &str)]) -> Result<MonzoToken, MonzoError> {
+    /// Calls anyone can make the service send (refreshes, logouts) get a shorter timeout than
+    /// a code exchange.
+    fn forwarded_timeout(&self) -> Duration {
+        self.settings.total_timeout.min(FORWARDED_TIMEOUT)
+    }
+
+    async fn token_request(
+        &self,
+        form: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<MonzoToken, MonzoError> {
         let response = self
             .http
             .post(self.api("/oauth2/token"))
+            .timeout(timeout)
             .form(form)
             .send()
             .await
@@ -191,23 +252,29 @@ impl MonzoClient {
         if !status.is_success() {
             return Err(MonzoError::from_status(status));
         }
-        let answer: TokenAnswer = response.json().await.map_err(|err| {
-            if err.is_decode() {
-                MonzoError::Unavailable(Unavailable::MalformedAnswer)
-            } else {
-                MonzoError::from_transport(err)
-            }
-        })?;
+        let body = read_capped(response, MAX_ANSWER).await?;
+        let answer: TokenAnswer = serde_json::from_slice(&body)
+            .map_err(|_| MonzoError::Unavailable(Unavailable::MalformedAnswer))?;
         if answer.access_token.is_empty() || answer.user_id.is_empty() {
             return Err(MonzoError::Unavailable(Unavailable::MalformedAnswer));
         }
+        let expires_in = if answer.expires_in > MAX_EXPIRES_IN {
+            // A token was issued: keep it, with a lifetime the date arithmetic can hold.
+            tracing::warn!(
+                expires_in = answer.expires_in,
+                "Monzo gave a token a lifetime over a year; clamped to a year"
+            );
+            MAX_EXPIRES_IN
+        } else {
+            answer.expires_in
+        };
         Ok(MonzoToken {
             access_token: answer.access_token.into(),
             refresh_token: answer
                 .refresh_token
                 .filter(|t| !t.is_empty())
                 .map(Into::into),
-            expires_in: answer.expires_in,
+            expires_in,
             token_type: answer.token_type.unwrap_or_else(|| "Bearer".to_owned()),
             user_id: answer.user_id,
         })
@@ -218,6 +285,7 @@ impl MonzoClient {
         let response = self
             .http
             .post(self.api("/oauth2/logout"))
+            .timeout(self.forwarded_timeout())
             .bearer_auth(access_token.expose_secret())
             .send()
             .await
@@ -276,6 +344,27 @@ mod tests {
                 .as_str(),
             "http://127.0.0.1:9/monzo/ping/whoami"
         );
+    }
+
+    #[test]
+    fn only_a_connection_never_made_429_and_503_mean_monzo_did_not_act() {
+        for certain in [
+            Unavailable::Connect,
+            Unavailable::Status(429),
+            Unavailable::Status(503),
+        ] {
+            assert!(certain.certainly_not_acted(), "{certain}");
+        }
+        for unknown in [
+            Unavailable::Timeout,
+            Unavailable::Transport,
+            Unavailable::MalformedAnswer,
+            Unavailable::Status(500),
+            Unavailable::Status(502),
+            Unavailable::Status(504),
+        ] {
+            assert!(!unknown.certainly_not_acted(), "{unknown}");
+        }
     }
 
     #[test]

@@ -317,7 +317,7 @@ async fn device_code_answers_as_rfc_8628_says() {
         .unwrap();
     JsonAnswer::read(json)
         .await
-        .assert_error(415, "invalid_request");
+        .assert_error(400, "invalid_request");
     let get = app
         .http
         .get(app.base.join("device/code").unwrap())
@@ -405,11 +405,29 @@ async fn every_token_endpoint_error_is_a_400_with_an_error_code() {
         .send()
         .await
         .unwrap();
-    let json = JsonAnswer::read(json).await;
-    assert!(
-        json.status >= 400 && json.status < 500 && json.error() == "invalid_request",
-        "{json:?}"
-    );
+    // RFC 6749 5.2: whatever the endpoint cannot read is a 400 like any other client error: JSON,
+    // no body and no content type at all, a body too large, a GET.
+    JsonAnswer::read(json)
+        .await
+        .assert_error(400, "invalid_request");
+    let url = app.base.join("oauth/token").unwrap();
+    for request in [
+        app.http.post(url.clone()),
+        app.http
+            .post(url.clone())
+            .header("content-type", "text/plain")
+            .body("grant_type=refresh_token"),
+        app.http
+            .post(url.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=refresh_token&refresh_token={}",
+                "a".repeat(100_000)
+            )),
+    ] {
+        let answer = JsonAnswer::read(request.send().await.unwrap()).await;
+        assert_oauth_error(&answer, "invalid_request");
+    }
 
     // Denied, then (another session) redeemed, then expired.
     let complete: Url = started["verification_uri_complete"]
@@ -467,6 +485,37 @@ async fn a_monzo_outage_during_a_device_exchange_is_slow_down_and_loses_nothing(
     let polled = started["device_code"].as_str().unwrap().to_owned();
     assert_oauth_error(&poll_device(&app, &polled).await, "slow_down");
     tokio::time::sleep(Duration::from_millis(1100)).await;
+    let answer = poll_device(&app, &polled).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn after_a_device_exchange_of_unknown_outcome_polls_are_pending_until_the_lease_lapses() {
+    let app = spawn_app_with(AppOptions::default().env("MONZO_TIMEOUT_SECS", "1")).await;
+    let started = device_code(&app).await;
+    let complete: Url = started["verification_uri_complete"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    app.driver()
+        .approve_device(&complete, DEMO_USER, Decision::Approve)
+        .await;
+    // A 502 from Monzo: it may have taken the code.
+    app.fake().fail_next(1, Failure::Status(502));
+    let polled = started["device_code"].as_str().unwrap().to_owned();
+    let failed_at = std::time::Instant::now();
+    assert_oauth_error(&poll_device(&app, &polled).await, "slow_down");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_oauth_error(&poll_device(&app, &polled).await, "authorization_pending");
+    assert_eq!(
+        app.fake().stats().token_calls,
+        1,
+        "no second exchange during the lease"
+    );
+    let lease = shared::flow::FlowSettings::lease_for(Duration::from_secs(1));
+    tokio::time::sleep(lease.saturating_sub(failed_at.elapsed()) + Duration::from_millis(500))
+        .await;
     let answer = poll_device(&app, &polled).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 }

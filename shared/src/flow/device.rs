@@ -25,7 +25,7 @@ pub struct ClientAddr(pub IpAddr);
 impl ClientAddr {
     /// The bucket wrong guesses count against: the address, or its /64 for IPv6, where one
     /// subscriber usually holds a whole /64.
-    fn bucket(&self) -> String {
+    pub(crate) fn bucket(&self) -> String {
         match self.0 {
             IpAddr::V4(v4) => v4.to_string(),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -122,6 +122,10 @@ impl FlowSettings {
     }
 }
 
+/// The longest token the service forwards to Monzo (refresh tokens; Monzo's are a few hundred
+/// bytes).
+pub const MAX_FORWARDED_TOKEN: usize = 4096;
+
 /// A session just created.
 #[derive(Debug)]
 pub struct Started {
@@ -354,10 +358,17 @@ impl Flow {
                 tracing::info!(error = %err, "Monzo rejected an authorization code; session removed");
                 Err(FlowError::CodeRejected)
             }
-            Err(err @ MonzoError::Unavailable(_)) => {
-                // Whether or not Monzo took the code, a retry is safe: it either succeeds or
-                // gets invalid_grant. Releasing lets the next poll make it.
+            Err(MonzoError::Unavailable(cause)) if cause.certainly_not_acted() => {
+                // Monzo never took the code: the next poll may try again at once.
                 self.store.release(state, &lease.id).await?;
+                Err(FlowError::Upstream(MonzoError::Unavailable(cause)))
+            }
+            Err(err @ MonzoError::Unavailable(_)) => {
+                // Monzo may have taken the code, or may still be working on it: a second
+                // exchange now could make it revoke the token the first one issued. The claim is
+                // kept until its lease lapses (longer than any exchange lasts); polls meanwhile
+                // are pending, and the retry after it either succeeds or gets invalid_grant.
+                tracing::info!(error = %err, "the outcome of an exchange is unknown; keeping its claim until the lease lapses");
                 Err(FlowError::Upstream(err))
             }
         }
@@ -413,7 +424,12 @@ impl Flow {
     /// Refreshes a token with Monzo, using the secret only the service holds (RFC 6749 6).
     /// Monzo rotates the pair; nothing is stored.
     pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedToken, FlowError> {
-        if refresh_token.is_empty() || refresh_token.len() > 4096 {
+        // Bounded before it is forwarded with the operator's secret: Monzo's tokens are short
+        // visible ASCII.
+        if refresh_token.is_empty()
+            || refresh_token.len() > MAX_FORWARDED_TOKEN
+            || !refresh_token.bytes().all(|b| b.is_ascii_graphic())
+        {
             return Err(FlowError::InvalidRequest(
                 "refresh_token is missing or malformed",
             ));

@@ -46,7 +46,7 @@ impl ApiError {
         }
     }
 
-    fn retry_after(mut self, secs: u64) -> Self {
+    pub(crate) fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
         self
     }
@@ -80,7 +80,7 @@ impl ApiError {
         .retry_after(RETRY_AFTER_SECS)
     }
 
-    fn server_error() -> Self {
+    pub fn server_error() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",

@@ -5,6 +5,7 @@
 
 mod device;
 pub mod error;
+pub mod limit;
 pub mod log;
 mod oauth;
 pub mod pages;
@@ -21,6 +22,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Serialize;
 
+use crate::config::TrustedProxies;
 use crate::flow::{CallbackError, CallbackOutcome, CallbackParams, ClientAddr, Flow, Poll};
 use crate::session::CodeChallenge;
 use error::ApiError;
@@ -55,6 +57,7 @@ pub fn callback_routes() -> Router<AppState> {
         .route("/callback", get(callback).head(callback_probe))
         .route("/callback/done", get(|| async { pages::logged_in() }))
         .route("/callback/denied", get(|| async { pages::denied() }))
+        .layer(catch_panic(page_panic))
 }
 
 /// `POST|GET /token`: the `token` function (the only one holding the client secret).
@@ -77,6 +80,7 @@ pub fn device_page_routes() -> Router<AppState> {
     Router::new()
         .route("/device", get(device::entry).post(device::typed))
         .route("/device/confirm", axum::routing::post(device::confirm))
+        .layer(catch_panic(page_panic))
 }
 
 /// `POST /oauth/token` (device code and refresh token grants): the `token` function.
@@ -97,16 +101,36 @@ pub fn into_app(routes: Router<AppState>, state: AppState) -> Router {
         .fallback(|| async { ApiError::route_not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         // Layers wrap each route and the fallbacks, so they see the matched route template.
+        // A panic still answers: the contract's 500 (the page routes answer a page).
+        .layer(catch_panic(api_panic))
         .layer(middleware::from_fn(no_store))
         .layer(middleware::from_fn(log::access_log))
         .with_state(state)
 }
 
-/// For the local server: the client's address is the TCP peer's, or, behind a proxy the
-/// deployment trusts (`TRUST_FORWARDED_FOR`), the last `X-Forwarded-For` entry, the one that
-/// proxy added (earlier entries are whatever the client claimed).
+type PanicHandler = fn(Box<dyn std::any::Any + Send>) -> Response;
+
+/// Turns a panicking handler into an answer (never a dropped connection), logging only that it
+/// happened: a panic message may quote data.
+fn catch_panic(answer: PanicHandler) -> tower_http::catch_panic::CatchPanicLayer<PanicHandler> {
+    tower_http::catch_panic::CatchPanicLayer::custom(answer)
+}
+
+fn api_panic(_: Box<dyn std::any::Any + Send>) -> Response {
+    tracing::error!("a handler panicked; answered 500");
+    ApiError::server_error().into_response()
+}
+
+fn page_panic(_: Box<dyn std::any::Any + Send>) -> Response {
+    tracing::error!("a page handler panicked; answered 500");
+    pages::server_error().into_response()
+}
+
+/// For the local server: the client's address is the TCP peer's, or, when that peer is a proxy
+/// the deployment trusts (`TRUSTED_PROXIES`), the last `X-Forwarded-For` entry that is not a
+/// trusted proxy (entries further left are whatever the client claimed).
 pub async fn local_client_addr(
-    State(trust_forwarded_for): State<bool>,
+    State(proxies): State<Arc<TrustedProxies>>,
     mut req: axum::extract::Request,
     next: middleware::Next,
 ) -> Response {
@@ -114,21 +138,96 @@ pub async fn local_client_addr(
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip());
-    let forwarded = trust_forwarded_for
-        .then(|| {
-            req.headers()
-                .get_all("x-forwarded-for")
-                .iter()
-                .filter_map(|value| value.to_str().ok())
-                .flat_map(|value| value.split(','))
-                .next_back()
-                .and_then(|entry| entry.trim().parse::<std::net::IpAddr>().ok())
-        })
-        .flatten();
-    if let Some(addr) = forwarded.or(peer) {
+    let addr = peer.map(|peer| client_behind(peer, req.headers(), &proxies));
+    if let Some(addr) = addr {
         req.extensions_mut().insert(ClientAddr(addr));
     }
     next.run(req).await
+}
+
+fn client_behind(
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+    proxies: &TrustedProxies,
+) -> std::net::IpAddr {
+    if !proxies.contains(peer) {
+        return peer;
+    }
+    let mut hops = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|entry| entry.trim().parse::<std::net::IpAddr>().ok())
+        .collect::<Vec<_>>();
+    let mut nearest = peer;
+    while let Some(hop) = hops.pop() {
+        match hop {
+            Some(hop) if proxies.contains(hop) => nearest = hop,
+            Some(hop) => return hop,
+            // A broken chain: believe no further than the last trusted hop.
+            None => return nearest,
+        }
+    }
+    nearest
+}
+
+/// The Host values the local server answers to: those of `RETURN_URL` and `PUBLIC_BASE_URL`,
+/// and the loopback names with the listening port. A web page whose name an attacker rebinds to
+/// 127.0.0.1 sends its own name, so it cannot drive the API from a person's browser (DNS
+/// rebinding).
+#[derive(Debug)]
+pub struct AllowedHosts(std::collections::BTreeSet<String>);
+
+impl AllowedHosts {
+    pub fn new<'a>(urls: impl IntoIterator<Item = &'a url::Url>, port: u16) -> Self {
+        let mut hosts = std::collections::BTreeSet::new();
+        for url in urls {
+            let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
+                continue;
+            };
+            if let Some(port) = url.port_or_known_default() {
+                hosts.insert(format!("{host}:{port}"));
+            }
+            // The scheme's own port: a Host header may leave it out.
+            if url.port().is_none() {
+                hosts.insert(host);
+            }
+        }
+        for name in ["localhost", "127.0.0.1", "[::1]"] {
+            hosts.insert(format!("{name}:{port}"));
+            if port == 80 {
+                hosts.insert(name.to_owned());
+            }
+        }
+        Self(hosts)
+    }
+
+    fn allows(&self, host: &str) -> bool {
+        self.0.contains(&host.to_ascii_lowercase())
+    }
+}
+
+/// Refuses requests for other host names with 421 in the contract's shape; `/healthz` answers
+/// whatever the name (probes use all sorts).
+pub async fn check_host(
+    State(allowed): State<Arc<AllowedHosts>>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok());
+    if req.uri().path() == "/healthz" || host.is_some_and(|host| allowed.allows(host)) {
+        return next.run(req).await;
+    }
+    ApiError::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        "invalid_request",
+        "This server does not answer to that host name.",
+    )
+    .into_response()
 }
 
 /// Answers from this service are about one session and must not be cached anywhere.
@@ -288,4 +387,93 @@ async fn callback(State(flow): State<AppState>, params: Result<Params, ParamsErr
     let mut response = Redirect::to(target).into_response();
     pages::browser_headers(response.headers_mut(), pages::plain_csp());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    async fn boom() -> &'static str {
+        panic!("boom")
+    }
+
+    async fn answer_of_a_panic(answer: PanicHandler) -> (StatusCode, String, String) {
+        let app: Router = Router::new()
+            .route("/boom", get(boom))
+            .layer(catch_panic(answer));
+        let response = app
+            .oneshot(
+                axum::http::Request::get("/boom")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = response.status();
+        let content_type = response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            content_type,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    }
+
+    #[test]
+    fn the_client_is_the_last_forwarded_hop_that_is_not_a_trusted_proxy() {
+        let proxies =
+            crate::config::Config::from_lookup(crate::config::Mode::Local, |name| match name {
+                "MONZO_CLIENT_ID" => Some("c".into()),
+                "MONZO_CLIENT_SECRET" => Some("s".into()),
+                "TRUSTED_PROXIES" => Some("10.0.0.0/8".into()),
+                _ => None,
+            })
+            .unwrap()
+            .trusted_proxies;
+        let behind = |peer: &str, xff: &[&str]| {
+            let mut headers = axum::http::HeaderMap::new();
+            for value in xff {
+                headers.append("x-forwarded-for", value.parse().unwrap());
+            }
+            client_behind(peer.parse().unwrap(), &headers, &proxies).to_string()
+        };
+        // Not a proxy: its own address, whatever it claims.
+        assert_eq!(behind("192.0.2.1", &["198.51.100.9"]), "192.0.2.1");
+        // A trusted proxy: the last hop it and its trusted peers did not add.
+        assert_eq!(
+            behind("10.0.0.1", &["203.0.113.5, 198.51.100.9"]),
+            "198.51.100.9"
+        );
+        assert_eq!(
+            behind("10.0.0.1", &["203.0.113.5", "198.51.100.9, 10.0.0.2"]),
+            "198.51.100.9"
+        );
+        assert_eq!(behind("10.0.0.1", &["garbage, 10.0.0.2"]), "10.0.0.2");
+        assert_eq!(behind("10.0.0.1", &[]), "10.0.0.1");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_still_answers_the_contracts_500() {
+        let (status, content_type, body) = answer_of_a_panic(api_panic).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(content_type, "application/json");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"], "server_error");
+        assert!(
+            !body.to_string().contains("boom"),
+            "the panic is not echoed"
+        );
+
+        let (status, content_type, body) = answer_of_a_panic(page_panic).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(content_type.starts_with("text/html"), "{content_type}");
+        assert!(body.contains("Something went wrong") && !body.contains("boom"));
+    }
 }

@@ -5,6 +5,8 @@
 //! flow's errors in [`oauth_error`], the one place for this contract. The simple API's mapping
 //! (`error.rs`) is the other contract.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
@@ -13,9 +15,10 @@ use secrecy::ExposeSecret as _;
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::params::{FormParams, ParamsError};
+use super::limit::RefreshLimit;
+use super::params::{FormParams, Params, ParamsError};
 use super::{AppState, RequestBase};
-use crate::flow::{FlowError, IssuedToken, Poll};
+use crate::flow::{ClientAddr, FlowError, IssuedToken, Poll};
 
 /// RFC 8628 3.4.
 pub(super) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -36,7 +39,7 @@ pub(super) async fn device_code(
     derived: Option<Extension<RequestBase>>,
     params: Result<FormParams, ParamsError>,
 ) -> Result<Json<DeviceAuthorization>, ApiError> {
-    let FormParams(params) = params?;
+    let params = client_params(params)?;
     let derived = derived.map(|Extension(base)| base.0);
     let started = flow
         .start_device(params.non_empty("client_id"), derived.as_ref())
@@ -83,9 +86,11 @@ enum Grant {
 /// `POST /oauth/token` (RFC 6749 3.2, 6; RFC 8628 3.4).
 pub(super) async fn token(
     State(flow): State<AppState>,
+    refresh_limit: Option<Extension<Arc<RefreshLimit>>>,
+    addr: Option<Extension<ClientAddr>>,
     params: Result<FormParams, ParamsError>,
 ) -> Result<Response, ApiError> {
-    let FormParams(params) = params?;
+    let params = client_params(params)?;
     match params.get("grant_type") {
         Some(DEVICE_CODE_GRANT) => {
             match flow
@@ -104,6 +109,16 @@ pub(super) async fn token(
             }
         }
         Some("refresh_token") => {
+            if let (Some(Extension(limit)), Some(Extension(addr))) = (refresh_limit, addr)
+                && let Err(wait) = limit.check(&addr)
+            {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "slow_down",
+                    "Too many refreshes from this address; wait a moment.",
+                )
+                .retry_after(wait));
+            }
             let refresh_token = params
                 .non_empty("refresh_token")
                 .ok_or_else(|| ApiError::invalid_request("refresh_token is required"))?;
@@ -118,6 +133,15 @@ pub(super) async fn token(
             "Supported grants: urn:ietf:params:oauth:grant-type:device_code, refresh_token.",
         )),
     }
+}
+
+/// RFC 6749 5.2 (which RFC 8628 3.2 follows): a request the endpoint cannot read (no body,
+/// another content type, too large, malformed) is a client error like any other, 400
+/// `invalid_request`, never a 415 or 413.
+fn client_params(params: Result<FormParams, ParamsError>) -> Result<Params, ApiError> {
+    params
+        .map(|FormParams(params)| params)
+        .map_err(|err| ApiError::invalid_request(err.to_string()))
 }
 
 fn oauth(code: &'static str, description: &'static str) -> ApiError {
@@ -156,8 +180,9 @@ fn oauth_error(err: FlowError, grant: Grant) -> ApiError {
             "invalid_grant",
             "Monzo did not accept the refresh token; log in again.",
         ),
-        // During a device poll the claim was released and nothing is lost: slow_down makes
-        // standard clients wait longer and retry on their own (DESIGN.md).
+        // During a device poll nothing is lost (the claim was released, or is kept until its
+        // lease lapses when Monzo may have acted; polls meanwhile are authorization_pending):
+        // slow_down makes standard clients wait longer and retry on their own (DESIGN.md).
         FlowError::Upstream(cause) => {
             tracing::warn!(error = %cause, "Monzo call failed");
             match grant {

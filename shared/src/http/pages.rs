@@ -256,6 +256,19 @@ pub fn unavailable() -> Page {
     }
 }
 
+pub fn server_error() -> Page {
+    Page {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        title: "Something went wrong",
+        tone: "bad",
+        body: "<p>The service failed unexpectedly. Go back to your app and start the login \
+               again.</p>"
+            .into(),
+        script: None,
+        form_action: None,
+    }
+}
+
 /// The local server's `/`: what this is, and in demo mode a walk through the whole flow.
 pub fn landing(demo: bool) -> Page {
     if !demo {
