@@ -32,10 +32,12 @@ pub fn moto_endpoint() -> String {
     })
 }
 
-/// An SDK configuration that talks only to `endpoint`, with fake credentials.
+/// An SDK configuration that talks only to `endpoint`, with fake credentials and the timeouts
+/// the service gives every AWS client.
 pub fn sdk_config(endpoint: &str) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .timeout_config(shared::app::aws_timeouts())
         .region(Region::new(REGION))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             "testing", "testing", None, None, "tests",
@@ -161,6 +163,10 @@ pub enum ProxyMode {
     FailKms,
     /// DynamoDB throttles every call.
     ThrottleDynamoDb,
+    /// DynamoDB throttles this one action (e.g. `dynamodb:UpdateItem`, the redeem's claim).
+    ThrottleDynamoDbAction(&'static str),
+    /// DynamoDB does not answer for a minute (a slow or unreachable AWS).
+    StallDynamoDb,
 }
 
 /// A loopback HTTP proxy in front of moto that records the IAM action of every call.
@@ -250,7 +256,15 @@ async fn forward(
         )
             .into_response();
     }
-    if action.starts_with("dynamodb:") && mode == ProxyMode::ThrottleDynamoDb {
+    if action.starts_with("dynamodb:") && mode == ProxyMode::StallDynamoDb {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    }
+    let throttled = match mode {
+        ProxyMode::ThrottleDynamoDb => action.starts_with("dynamodb:"),
+        ProxyMode::ThrottleDynamoDbAction(only) => action == only,
+        _ => false,
+    };
+    if throttled {
         return (
             StatusCode::BAD_REQUEST,
             [("content-type", "application/x-amz-json-1.0")],

@@ -151,7 +151,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     )
     .expect("app");
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(app::serve(listener, router, async {
+    tokio::spawn(app::serve(listener, router, &config, async {
         let _ = rx.await;
     }));
     TestApp {
@@ -496,7 +496,24 @@ fn capture(
 impl ServerProcess {
     /// Starts the server with exactly `env` (plus PATH) and `args`, and waits for its banner.
     pub fn start(env: &[(&str, String)], args: &[&str]) -> Self {
-        let mut command = clean_command(&workspace_binary("monzo-auth-server"));
+        Self::spawn(
+            clean_command(&workspace_binary("monzo-auth-server")),
+            env,
+            args,
+        )
+    }
+
+    /// As `start`, under an open-file limit of `limit` (soft and hard), as `ulimit -n` sets it.
+    pub fn start_with_open_file_limit(env: &[(&str, String)], args: &[&str], limit: u32) -> Self {
+        let mut command = clean_command(std::path::Path::new("sh"));
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(workspace_binary("monzo-auth-server"));
+        Self::spawn(command, env, args)
+    }
+
+    fn spawn(mut command: Command, env: &[(&str, String)], args: &[&str]) -> Self {
         command
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .args(args)

@@ -61,6 +61,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mode = if args.demo { Mode::Demo } else { Mode::Local };
     let config = Config::from_env(mode)?;
     let shutdown = shutdown_signal().context("cannot install the signal handlers")?;
+    // The connection cap follows the open-file limit: take all the system allows.
+    let descriptors = shared::serve::raise_descriptor_limit();
+    tracing::debug!(descriptors, "open-file limit");
     // Only a DynamoDB store or a KMS-encrypted secret makes the server talk to AWS.
     let aws = if app::needs_aws(&config) {
         Some(app::load_aws_config().await)
@@ -106,7 +109,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     tracing::info!(addr = %local_addr, demo = args.demo, "serving");
-    app::serve(listener, app, shutdown)
+    app::serve(listener, app, &config, shutdown)
         .await
         .context("the server stopped")?;
     tracing::info!("shut down");

@@ -23,15 +23,18 @@ pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from
 /// One attempt of an AWS call gives up after this (the SDK's standard retries try again).
 pub const AWS_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The timeouts above, for an AWS SDK configuration.
+pub fn aws_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(AWS_OPERATION_TIMEOUT)
+        .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
+        .build()
+}
+
 /// The AWS SDK's configuration from the standard variables and files, with the timeouts above.
 pub async fn load_aws_config() -> SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_timeout(AWS_OPERATION_TIMEOUT)
-                .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
-                .build(),
-        )
+        .timeout_config(aws_timeouts())
         .load()
         .await
 }
@@ -222,17 +225,18 @@ pub fn local_app(
     http::into_app(routes, flow as AppState)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets requests in flight finish.
-pub async fn serve(
+/// Serves `app` on `listener` within the configuration's connection limits until `shutdown`
+/// resolves, then lets requests in flight finish.
+pub fn serve(
     listener: TcpListener,
     app: Router,
+    config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // Connection info gives handlers the peer address (wrong user codes are counted per address).
-    axum::serve(
+) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+    crate::serve::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        crate::serve::ServerLimits::from_config(config),
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
-    .await
 }

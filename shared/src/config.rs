@@ -107,6 +107,13 @@ pub struct Config {
     /// Refresh grants `/oauth/token` forwards to Monzo per client address and second (local
     /// server; 0: no limit).
     pub refresh_limit_per_address: u32,
+    /// The local server's connection limits (see `serve::ServerLimits`).
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_header_bytes: usize,
+    /// `None`: the open-file limit less what the service keeps for itself.
+    pub max_connections: Option<usize>,
 }
 
 /// Addresses and networks of reverse proxies in front of the local server.
@@ -231,6 +238,13 @@ impl Config {
             refresh_limit_per_address: read_count(&get, "REFRESH_LIMIT_PER_ADDRESS", 10)?
                 .try_into()
                 .map_err(|_| ConfigError::new("REFRESH_LIMIT_PER_ADDRESS", "is too large"))?,
+            header_read_timeout: read_secs(&get, "HEADER_READ_TIMEOUT_SECS", 10, 1..=3600)?,
+            body_read_timeout: read_secs(&get, "BODY_READ_TIMEOUT_SECS", 10, 1..=3600)?,
+            idle_timeout: read_secs(&get, "IDLE_TIMEOUT_SECS", 30, 1..=3600)?,
+            max_header_bytes: read_range(&get, "MAX_HEADER_BYTES", 32 * 1024, 1024..=1024 * 1024)?,
+            max_connections: get("MAX_CONNECTIONS")
+                .map(|_| read_range(&get, "MAX_CONNECTIONS", 0, 1..=1_000_000))
+                .transpose()?,
         })
     }
 }
@@ -323,6 +337,26 @@ fn read_count(
             ConfigError::new(variable, "must be a whole number (0 turns the limit off)")
         })
     })
+}
+
+fn read_range(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: usize,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, ConfigError> {
+    let value = get(variable).map_or(Ok(default), |value| {
+        value
+            .parse()
+            .map_err(|_| ConfigError::new(variable, "must be a whole number"))
+    })?;
+    if !range.contains(&value) {
+        return Err(ConfigError::new(
+            variable,
+            format!("must be within {}..={}", range.start(), range.end()),
+        ));
+    }
+    Ok(value)
 }
 
 fn read_bool(

@@ -15,5 +15,6 @@ pub mod flow;
 pub mod http;
 pub mod monzo;
 pub mod secret;
+pub mod serve;
 pub mod session;
 pub mod store;

@@ -652,3 +652,47 @@ async fn healthz_says_ok() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "ok");
 }
+
+/// 1,000 complete logins, 100 at a time: every one gets its own token, for the user who
+/// approved it, from exactly one exchange; nothing is lost. Bounded in count and time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_logins_a_hundred_at_a_time_each_get_their_own_token_once() {
+    const LOGINS: usize = 1000;
+    const AT_ONCE: usize = 100;
+    let app = spawn_app().await;
+    let driver = app.driver();
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
+    let mut logins = tokio::task::JoinSet::new();
+    for n in 0..LOGINS {
+        let (driver, gate) = (driver.clone(), std::sync::Arc::clone(&gate));
+        logins.spawn(async move {
+            let _turn = gate.acquire_owned().await.unwrap();
+            let user = if n % 2 == 0 {
+                DEMO_USER
+            } else {
+                "user_0000other"
+            };
+            let (started, _) = driver.authorized_session(user).await;
+            let answer = driver.poll(&started.id).await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            assert_eq!(answer.body["user_id"], user, "someone else's token");
+            // A second poll finds the session gone: the token went out once.
+            driver
+                .poll(&started.id)
+                .await
+                .assert_error(404, "not_found");
+            answer.body["token"].as_str().unwrap().to_owned()
+        });
+    }
+    let tokens = tokio::time::timeout(Duration::from_secs(240), logins.join_all())
+        .await
+        .expect("the load test is bounded in time");
+    let distinct: std::collections::BTreeSet<&String> = tokens.iter().collect();
+    assert_eq!(distinct.len(), LOGINS, "every login got its own token");
+    let stats = app.fake().stats();
+    assert_eq!(
+        stats.code_exchanges, LOGINS as u64,
+        "one exchange per code: {stats:?}"
+    );
+    assert_eq!(stats.successful_code_exchanges, LOGINS as u64);
+}

@@ -702,3 +702,108 @@ fn the_token_functions_timeout_covers_its_worst_poll() {
     let others = secs(&template["Globals"]["Function"]["Timeout"]);
     assert!(others >= 5 * aws_call && others <= 29, "{others}");
 }
+
+/// Serves an in-process function app on loopback; its base URL.
+async fn serve_function(app: axum::Router) -> url::Url {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base.parse().unwrap()
+}
+
+/// The three functions in process: new and callback on moto, token through `proxy`; a session
+/// authorized at the stand-in, ready for the token function's redeem.
+async fn authorized_on_functions(world: &World, proxy: &RecordingProxy) -> (Driver, Started) {
+    let direct = aws::sdk_config(&world.moto);
+    let callback_vars: HashMap<&str, String> = world.env(&[]).into_iter().collect();
+    let callback = serve_function(
+        function_app(
+            Function::Callback,
+            |name| callback_vars.get(name).cloned(),
+            &direct,
+        )
+        .await,
+    )
+    .await;
+    let return_url = callback.join("callback").unwrap();
+    register_client(&world.fake.monzo, &world.client_secret, &return_url, true);
+    let common = [("RETURN_URL", return_url.to_string())];
+    let new_vars: HashMap<&str, String> = world.env(&common).into_iter().collect();
+    let new = serve_function(
+        function_app(Function::New, |name| new_vars.get(name).cloned(), &direct).await,
+    )
+    .await;
+    let mut token_env = common.to_vec();
+    token_env.push(("MONZO_CLIENT_SECRET_KMS", world.ciphertext.clone()));
+    let token_vars: HashMap<&str, String> = world.env(&token_env).into_iter().collect();
+    let token = serve_function(
+        function_app(
+            Function::Token,
+            |name| token_vars.get(name).cloned(),
+            &aws::sdk_config(&proxy.url),
+        )
+        .await,
+    )
+    .await;
+    let driver = Driver {
+        base: new.clone(),
+        new_url: new.join("new").unwrap(),
+        token_url: token.join("token").unwrap(),
+        http: http_client(),
+    };
+    let started = driver.start().await;
+    let redirect = driver
+        .at_monzo(&started.login_url, DEMO_USER, Decision::Approve)
+        .await;
+    assert_eq!(driver.callback(&redirect.callback_url).await.status(), 303);
+    (driver, started)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_failing_mid_redeem_is_503_loses_nothing_and_exchanges_once() {
+    let world = World::new().await;
+    let proxy = RecordingProxy::start(&world.moto).await;
+    let (driver, started) = authorized_on_functions(&world, &proxy).await;
+
+    // The claim cannot be written: 503, and Monzo was not called.
+    proxy.set_mode(ProxyMode::ThrottleDynamoDbAction("dynamodb:UpdateItem"));
+    let answer = driver.poll(&started.id).await;
+    answer.assert_error(503, "temporarily_unavailable");
+    assert!(answer.headers.contains_key("retry-after"));
+    assert_eq!(world.fake.monzo.stats().token_calls, 0);
+
+    // DynamoDB too slow to answer at all: the SDK's timeouts give up within the function's
+    // budget (the bound here is only so the test cannot hang).
+    proxy.set_mode(ProxyMode::StallDynamoDb);
+    let stalled = tokio::time::timeout(Duration::from_secs(20), driver.poll(&started.id))
+        .await
+        .expect("a stalled DynamoDB held the function past its budget");
+    stalled.assert_error(503, "temporarily_unavailable");
+
+    // Back: the session was kept, and the one exchange happens now.
+    proxy.set_mode(ProxyMode::Forward);
+    let answer = driver.poll(&started.id).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let stats = world.fake.monzo.stats();
+    assert_eq!(
+        (stats.token_calls, stats.code_exchanges),
+        (1, 1),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_failing_after_the_exchange_still_delivers_the_token() {
+    let world = World::new().await;
+    let proxy = RecordingProxy::start(&world.moto).await;
+    let (driver, started) = authorized_on_functions(&world, &proxy).await;
+    // The session cannot be deleted once Monzo has issued the token: the token (which only
+    // this caller will ever see) is delivered all the same.
+    proxy.set_mode(ProxyMode::ThrottleDynamoDbAction("dynamodb:DeleteItem"));
+    let answer = driver.poll(&started.id).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["user_id"], DEMO_USER);
+    assert_eq!(world.fake.monzo.stats().code_exchanges, 1);
+}

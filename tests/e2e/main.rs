@@ -11,5 +11,6 @@ mod pages;
 mod process;
 mod readme;
 mod secrets;
+mod slow_clients;
 mod store_conformance;
 mod upstream;

@@ -134,6 +134,11 @@ impl From<ParamsError> for ApiError {
                 "invalid_request",
                 err.to_string(),
             ),
+            ParamsError::TooSlow => Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request",
+                err.to_string(),
+            ),
             ParamsError::Malformed(_) | ParamsError::Repeated => {
                 Self::invalid_request(err.to_string())
             }

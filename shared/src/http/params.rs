@@ -19,6 +19,8 @@ pub enum ParamsError {
     UnsupportedContentType,
     #[error("the request is too large")]
     TooLarge,
+    #[error("the body did not arrive in time")]
+    TooSlow,
     #[error("the parameters could not be read: {0}")]
     Malformed(&'static str),
     #[error("a parameter is repeated")]
@@ -77,6 +79,11 @@ impl Params {
     }
 }
 
+/// How long a request body may take to arrive once its head has (the local server puts this in
+/// every request's extensions; on Lambda the body has arrived with the event).
+#[derive(Clone, Copy, Debug)]
+pub struct BodyReadTimeout(pub std::time::Duration);
+
 /// Parameters from a form body only, as RFC 6749 and RFC 8628 endpoints take them.
 #[derive(Debug)]
 pub struct FormParams(pub Params);
@@ -118,9 +125,24 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             Some(Ok(value)) => Some(value.split(';').next().unwrap_or("").trim().to_owned()),
             Some(Err(_)) => return Err(ParamsError::UnsupportedContentType),
         };
-        let body = to_bytes(req.into_body(), MAX_PARAMS_BYTES)
-            .await
-            .map_err(|_| ParamsError::TooLarge)?;
+        // A declared length over the limit is refused before anything is read.
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_PARAMS_BYTES as u64) {
+            return Err(ParamsError::TooLarge);
+        }
+        let timeout = req.extensions().get::<BodyReadTimeout>().map(|t| t.0);
+        let read = to_bytes(req.into_body(), MAX_PARAMS_BYTES);
+        let body = match timeout {
+            Some(limit) => tokio::time::timeout(limit, read)
+                .await
+                .map_err(|_| ParamsError::TooSlow)?,
+            None => read.await,
+        }
+        .map_err(|_| ParamsError::TooLarge)?;
         match essence.as_deref() {
             // No Content-Type: an empty body is simply "no parameters"; curl-style bodies sent
             // without a type are read as a form, as the original service's clients expect.
