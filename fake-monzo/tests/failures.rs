@@ -52,15 +52,10 @@ async fn an_injected_401_looks_like_a_spent_code_but_is_not_one() {
     fake.exchange_ok(&code).await;
 }
 
-#[tokio::test]
-async fn a_delay_uses_up_the_code_so_a_retry_is_refused() {
-    let fake = start().await;
-    let code = fake.login().await;
-    fake.monzo()
-        .fail_next(1, Failure::Delay(Duration::from_secs(5)));
-
+/// An exchange of `code` by a client that gives up after `patience`.
+async fn impatient_exchange(fake: &Fake, code: &str, patience: Duration) {
     let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(200))
+        .timeout(patience)
         .build()
         .unwrap();
     let form = [
@@ -68,7 +63,7 @@ async fn a_delay_uses_up_the_code_so_a_retry_is_refused() {
         ("client_id", CLIENT_ID),
         ("client_secret", SECRET),
         ("redirect_uri", REDIRECT),
-        ("code", code.as_str()),
+        ("code", code),
     ];
     let error = impatient
         .post(fake.api("oauth2/token"))
@@ -77,6 +72,16 @@ async fn a_delay_uses_up_the_code_so_a_retry_is_refused() {
         .await
         .expect_err("the answer comes too late");
     assert!(error.is_timeout(), "{error}");
+}
+
+#[tokio::test]
+async fn a_delay_uses_up_the_code_so_a_retry_is_refused() {
+    let fake = start().await;
+    let code = fake.login().await;
+    fake.monzo()
+        .fail_next(1, Failure::Delay(Duration::from_secs(5)));
+
+    impatient_exchange(&fake, &code, Duration::from_millis(200)).await;
     assert_eq!(fake.monzo().stats().successful_code_exchanges, 1);
 
     // The retry is a second use of the code: refused.
@@ -94,24 +99,7 @@ async fn a_late_processed_call_uses_the_code_after_the_client_gave_up() {
     let code = fake.login().await;
     fake.monzo()
         .fail_next(1, Failure::ProcessLate(Duration::from_millis(600)));
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("client_id", CLIENT_ID),
-        ("client_secret", SECRET),
-        ("redirect_uri", REDIRECT),
-        ("code", code.as_str()),
-    ];
-    let error = impatient
-        .post(fake.api("oauth2/token"))
-        .form(&form)
-        .send()
-        .await
-        .expect_err("the client gives up first");
-    assert!(error.is_timeout(), "{error}");
+    impatient_exchange(&fake, &code, Duration::from_millis(100)).await;
     // Not yet acted on: a second exchange now gets a token, and is in flight beside the first.
     assert_eq!(fake.monzo().stats().code_exchanges, 0);
     assert_eq!(fake.monzo().stats().token_calls_in_flight, 1);

@@ -230,6 +230,20 @@ async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> JsonAnsw
     .await
 }
 
+/// A device code whose login the demo user has approved at the stand-in.
+async fn approved_device_code(app: &TestApp) -> String {
+    let started = device_code(app).await;
+    let complete: Url = started["verification_uri_complete"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    app.driver()
+        .approve_device(&complete, DEMO_USER, Decision::Approve)
+        .await;
+    started["device_code"].as_str().unwrap().to_owned()
+}
+
 /// One device-flow poll of `/oauth/token` by the app the device code was issued to.
 async fn poll_device(app: &TestApp, device_code: &str) -> JsonAnswer {
     post_form(
@@ -472,17 +486,8 @@ async fn redeemed_and_expired_device_codes_answer_their_errors() {
 #[tokio::test]
 async fn a_monzo_outage_during_a_device_exchange_is_slow_down_and_loses_nothing() {
     let app = spawn_app().await;
-    let started = device_code(&app).await;
-    let complete: Url = started["verification_uri_complete"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    app.driver()
-        .approve_device(&complete, DEMO_USER, Decision::Approve)
-        .await;
+    let polled = approved_device_code(&app).await;
     app.fake().fail_next(1, Failure::Status(503));
-    let polled = started["device_code"].as_str().unwrap().to_owned();
     assert_oauth_error(&poll_device(&app, &polled).await, "slow_down");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let answer = poll_device(&app, &polled).await;
@@ -492,18 +497,9 @@ async fn a_monzo_outage_during_a_device_exchange_is_slow_down_and_loses_nothing(
 #[tokio::test]
 async fn after_a_device_exchange_of_unknown_outcome_polls_are_pending_until_the_lease_lapses() {
     let app = spawn_app_with(AppOptions::default().env("MONZO_TIMEOUT_SECS", "1")).await;
-    let started = device_code(&app).await;
-    let complete: Url = started["verification_uri_complete"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    app.driver()
-        .approve_device(&complete, DEMO_USER, Decision::Approve)
-        .await;
+    let polled = approved_device_code(&app).await;
     // A 502 from Monzo: it may have taken the code.
     app.fake().fail_next(1, Failure::Status(502));
-    let polled = started["device_code"].as_str().unwrap().to_owned();
     let failed_at = std::time::Instant::now();
     assert_oauth_error(&poll_device(&app, &polled).await, "slow_down");
     tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -40,13 +40,17 @@ fn odd_monzo(head: String, body: &'static [u8], chunks: usize) -> (String, Arc<A
     (url, sent)
 }
 
-async fn app_against(api_url: &str) -> TestApp {
-    spawn_app_with(
+/// A login approved at fake-monzo, redeemed against the Monzo API at `api_url`: the poll's answer.
+async fn redeem_against(api_url: &str) -> JsonAnswer {
+    let app = spawn_app_with(
         AppOptions::default()
             .env("MONZO_API_URL", api_url)
             .env("MONZO_TIMEOUT_SECS", "3"),
     )
-    .await
+    .await;
+    let driver = app.driver();
+    let (started, _) = driver.authorized_session(DEMO_USER).await;
+    driver.poll(&started.id).await
 }
 
 #[tokio::test]
@@ -57,10 +61,7 @@ async fn a_lifetime_beyond_any_date_is_clamped_and_the_token_delivered() {
         body.len()
     );
     let (url, _) = odd_monzo(head, body, 0);
-    let app = app_against(&url).await;
-    let driver = app.driver();
-    let (started, _) = driver.authorized_session(DEMO_USER).await;
-    let answer = driver.poll(&started.id).await;
+    let answer = redeem_against(&url).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(
         answer.body["token"], "t0k3n",
@@ -77,11 +78,7 @@ async fn a_huge_answer_is_not_read_whole() {
     // 256 MiB, delimited by the connection's close.
     let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
     let (url, sent) = odd_monzo(head.to_owned(), b"", 4096);
-    let app = app_against(&url).await;
-    let driver = app.driver();
-    let (started, _) = driver.authorized_session(DEMO_USER).await;
-    driver
-        .poll(&started.id)
+    redeem_against(&url)
         .await
         .assert_error(502, "upstream_unavailable");
     // The service stopped reading after its cap; what the stand-in got out is the cap plus
@@ -96,11 +93,7 @@ async fn a_declared_length_over_the_cap_is_refused_without_waiting_for_it() {
     let head =
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n";
     let (url, _) = odd_monzo(head.to_owned(), b"", 0);
-    let app = app_against(&url).await;
-    let driver = app.driver();
-    let (started, _) = driver.authorized_session(DEMO_USER).await;
-    driver
-        .poll(&started.id)
+    redeem_against(&url)
         .await
         .assert_error(502, "upstream_unavailable");
 }
