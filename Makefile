@@ -118,6 +118,7 @@ fmt:
 lint: $(VENV)/.installed $(DEPLOY_VENV)/.installed
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy -p monzo-auth-server --features aws --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps -p monzo-auth-client
 	$(VENV)/bin/cfn-lint template.yaml
 	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" sam validate --lint --region eu-west-2

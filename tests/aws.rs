@@ -33,11 +33,19 @@ pub fn moto_endpoint() -> String {
 }
 
 /// An SDK configuration that talks only to `endpoint`, with fake credentials and the timeouts
-/// the service gives every AWS client.
+/// the service gives every AWS client (moto under a loaded test run can take longer than their
+/// 1 s per attempt, so only the tests about those timeouts use this).
+pub fn service_sdk_config(endpoint: &str) -> SdkConfig {
+    sdk_config(endpoint)
+        .into_builder()
+        .timeout_config(monzo_auth_dynamodb::aws_timeouts())
+        .build()
+}
+
+/// An SDK configuration that talks only to `endpoint`, with fake credentials.
 pub fn sdk_config(endpoint: &str) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .timeout_config(shared::app::aws_timeouts())
         .region(Region::new(REGION))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             "testing", "testing", None, None, "tests",

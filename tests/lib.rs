@@ -133,7 +133,14 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let config = Config::from_lookup(Mode::Local, |name| vars.get(name).cloned()).expect("config");
     let store = match options.store {
         Some(store) => store,
-        None => app::open_store(&config.store, None).expect("store"),
+        None => app::open_store(
+            &config.store,
+            &app::Adapters {
+                sqlite: Some(&monzo_auth_sqlite::open_store),
+                ..Default::default()
+            },
+        )
+        .expect("store"),
     };
     let endpoint = MonzoEndpoint {
         client_id: CLIENT_ID.into(),
@@ -446,10 +453,59 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: build the workspace first (`cargo build --workspace --all-targets`, as `make test` does)",
+        "{} is missing: run `make build-all` (cargo build --workspace --all-targets), as `make test` does",
         path.display()
     );
+    assert_not_stale(&path, name);
     path
+}
+
+/// The workspace crates a binary is built from, by the binary's name.
+fn crates_of(binary: &str) -> &'static [&'static str] {
+    match binary {
+        "fake-monzo" => &["fake-monzo"],
+        "monzo-auth" => &["client"],
+        "monzo-auth-server" => &["server", "shared", "fake-monzo"],
+        "monzo-auth-new" => &["functions/new", "functions/common", "shared"],
+        "monzo-auth-callback" => &["functions/callback", "functions/common", "shared"],
+        "monzo-auth-token" => &["functions/token", "functions/common", "shared"],
+        other => panic!("which crates is {other} built from? (tests/lib.rs, crates_of)"),
+    }
+}
+
+/// A test must never run a binary older than its sources (cargo test builds only the tests;
+/// running cargo from inside a test would wait on the build lock).
+fn assert_not_stale(binary: &std::path::Path, name: &str) {
+    let built = std::fs::metadata(binary)
+        .and_then(|m| m.modified())
+        .expect("the binary's mtime");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    let mut dirs: Vec<PathBuf> = crates_of(name)
+        .iter()
+        .map(|krate| root.join(krate).join("src"))
+        .collect();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && let Ok(modified) = entry.metadata().and_then(|m| m.modified())
+                && newest.as_ref().is_none_or(|(time, _)| modified > *time)
+            {
+                newest = Some((modified, path));
+            }
+        }
+    }
+    if let Some((modified, source)) = newest {
+        assert!(
+            modified <= built,
+            "{} is older than {}: run `make build-all` (cargo build --workspace --all-targets) first",
+            binary.display(),
+            source.display()
+        );
+    }
 }
 
 /// `monzo-auth-server` running as its own process, its output captured.

@@ -64,13 +64,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // The connection cap follows the open-file limit: take all the system allows.
     let descriptors = shared::serve::raise_descriptor_limit();
     tracing::debug!(descriptors, "open-file limit");
-    // Only a DynamoDB store or a KMS-encrypted secret makes the server talk to AWS.
+    // SQLite always; DynamoDB and KMS only in a build with the `aws` feature, and only a
+    // configuration that uses them makes the server load the AWS configuration.
+    #[cfg(feature = "aws")]
     let aws = if app::needs_aws(&config) {
-        Some(app::load_aws_config().await)
+        Some(monzo_auth_dynamodb::load_aws_config().await)
     } else {
         None
     };
-    let store = app::open_store(&config.store, aws.as_ref())?;
+    #[cfg(feature = "aws")]
+    let (dynamodb, kms) = (
+        aws.as_ref().map(monzo_auth_dynamodb::opener),
+        aws.as_ref().map(monzo_auth_kms::opener),
+    );
+    #[cfg_attr(feature = "aws", allow(clippy::needless_update))]
+    let adapters = app::Adapters {
+        sqlite: Some(&monzo_auth_sqlite::open_store),
+        #[cfg(feature = "aws")]
+        dynamodb: dynamodb.as_ref().map(|open| open as _),
+        #[cfg(feature = "aws")]
+        kms: kms.as_ref().map(|open| open as _),
+        ..Default::default()
+    };
+    let store = app::open_store(&config.store, &adapters)?;
     let listener = TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("LISTEN_ADDR: cannot listen on {}", config.listen_addr))?;
@@ -83,7 +99,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let monzo = if args.demo {
         start_stand_in(&return_url).await?
     } else {
-        real_monzo(&config, aws.as_ref()).await?
+        real_monzo(&config, &adapters).await?
     };
     let stand_in_url = monzo.endpoint.auth_url.clone();
     let app = app::local_service(
@@ -116,15 +132,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn real_monzo(
-    config: &Config,
-    aws: Option<&aws_config::SdkConfig>,
-) -> anyhow::Result<MonzoSide> {
+async fn real_monzo(config: &Config, adapters: &app::Adapters<'_>) -> anyhow::Result<MonzoSide> {
     let client_id = config
         .client_id
         .clone()
         .context("MONZO_CLIENT_ID: is not set")?;
-    let secret = app::secret_source(config.client_secret.as_ref(), aws).await?;
+    let secret = app::secret_source(config.client_secret.as_ref(), adapters).await?;
     Ok(MonzoSide {
         endpoint: app::MonzoEndpoint {
             client_id,

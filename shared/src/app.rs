@@ -2,20 +2,20 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
 use tokio::net::TcpListener;
 use url::Url;
 
-use aws_config::SdkConfig;
-
 use crate::config::{Config, ConfigError, SecretSetting, StoreSpec};
 use crate::flow::{Flow, FlowSettings, GuessLimits};
 use crate::http::{self, AppState};
 use crate::monzo::{MonzoClient, MonzoSettings};
-use crate::secret::{ClientSecretSource, KmsSecret, NoSecret, PlainSecret};
-use crate::store::{DynamoDbStore, MemoryStore, SessionStore, SqliteStore};
+use crate::secret::{ClientSecretSource, NoSecret, PlainSecret};
+use crate::store::{MemoryStore, SessionStore};
 
 /// Every AWS call (DynamoDB, KMS) gives up after this, retries included, so a slow AWS cannot eat
 /// a function's time budget (template.yaml's token Timeout is worked out from it).
@@ -23,20 +23,29 @@ pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from
 /// One attempt of an AWS call gives up after this (the SDK's standard retries try again).
 pub const AWS_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The timeouts above, for an AWS SDK configuration.
-pub fn aws_timeouts() -> aws_config::timeout::TimeoutConfig {
-    aws_config::timeout::TimeoutConfig::builder()
-        .operation_timeout(AWS_OPERATION_TIMEOUT)
-        .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
-        .build()
-}
+/// A KMS-encrypted secret, opened (one decrypt is tried at once, so a cold start pays for it
+/// rather than the first poll; a failure is logged and retried later).
+pub type OpenKms = dyn Fn(Vec<u8>) -> OpeningSecret + Send + Sync;
 
-/// The AWS SDK's configuration from the standard variables and files, with the timeouts above.
-pub async fn load_aws_config() -> SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(aws_timeouts())
-        .load()
-        .await
+/// A secret being opened.
+pub type OpeningSecret = Pin<Box<dyn Future<Output = Arc<dyn ClientSecretSource>> + Send>>;
+
+/// Opens the SQLite file `STORE=sqlite:PATH` names, or says why it cannot.
+pub type OpenSqlite = dyn Fn(&Path) -> Result<Arc<dyn SessionStore>, String> + Sync;
+
+/// Opens the DynamoDB table `STORE=dynamodb:TABLE` (or `TABLE_NAME`) names.
+pub type OpenDynamoDb = dyn Fn(&str) -> Arc<dyn SessionStore> + Sync;
+
+/// The adapters a host links (each its own crate, so a binary carries only those it uses). A
+/// setting whose adapter the host left out is refused, naming the variable.
+#[derive(Default)]
+pub struct Adapters<'a> {
+    /// `STORE=sqlite:PATH`.
+    pub sqlite: Option<&'a OpenSqlite>,
+    /// `STORE=dynamodb:TABLE` (and `TABLE_NAME` on Lambda).
+    pub dynamodb: Option<&'a OpenDynamoDb>,
+    /// `MONZO_CLIENT_SECRET_KMS`.
+    pub kms: Option<&'a OpenKms>,
 }
 
 /// Whether this configuration talks to AWS (a DynamoDB store or a KMS-encrypted secret), so the
@@ -46,55 +55,55 @@ pub fn needs_aws(config: &Config) -> bool {
         || matches!(config.client_secret, Some(SecretSetting::Kms(_)))
 }
 
-/// Opens the store `STORE` (or, on Lambda, `TABLE_NAME`) names. `aws` is required for DynamoDB.
+fn not_linked(variable: &'static str, what: &str) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: format!("{what} is not built into this program"),
+    }
+}
+
+/// Opens the store `STORE` (or, on Lambda, `TABLE_NAME`) names.
 pub fn open_store(
     spec: &StoreSpec,
-    aws: Option<&SdkConfig>,
+    adapters: &Adapters<'_>,
 ) -> Result<Arc<dyn SessionStore>, ConfigError> {
     match spec {
         StoreSpec::Memory => Ok(Arc::new(MemoryStore::new())),
-        StoreSpec::Sqlite(path) => SqliteStore::open(path)
-            .map(|store| Arc::new(store) as Arc<dyn SessionStore>)
-            .map_err(|err| ConfigError {
+        StoreSpec::Sqlite(path) => {
+            let open = adapters
+                .sqlite
+                .ok_or_else(|| not_linked("STORE", "the SQLite store"))?;
+            open(path).map_err(|problem| ConfigError {
                 variable: "STORE",
                 problem: format!(
-                    "cannot open the SQLite database {}: {}",
-                    path.display(),
-                    http::error::ErrorChain(&err)
+                    "cannot open the SQLite database {}: {problem}",
+                    path.display()
                 ),
-            }),
+            })
+        }
         StoreSpec::DynamoDb { table } => {
-            let aws = aws.ok_or_else(|| ConfigError {
-                variable: "STORE",
-                problem: "dynamodb: needs the AWS configuration, which was not loaded".into(),
-            })?;
-            Ok(Arc::new(DynamoDbStore::new(
-                aws_sdk_dynamodb::Client::new(aws),
-                table,
-            )))
+            let open = adapters
+                .dynamodb
+                .ok_or_else(|| not_linked("STORE", "the DynamoDB store"))?;
+            Ok(open(table))
         }
     }
 }
 
-/// The client secret's source for a setting: as given, or KMS ciphertext to decrypt (one attempt
-/// is made now, so a cold start pays for it rather than the first poll). `None` (the functions
-/// that never exchange codes) refuses.
+/// The client secret's source for a setting: as given, or KMS ciphertext to decrypt. `None` (the
+/// functions that never exchange codes) refuses.
 pub async fn secret_source(
     setting: Option<&SecretSetting>,
-    aws: Option<&SdkConfig>,
+    adapters: &Adapters<'_>,
 ) -> Result<Arc<dyn ClientSecretSource>, ConfigError> {
     match setting {
         None => Ok(Arc::new(NoSecret)),
         Some(SecretSetting::Plain(secret)) => Ok(Arc::new(PlainSecret::new(secret.clone()))),
         Some(SecretSetting::Kms(ciphertext)) => {
-            let aws = aws.ok_or_else(|| ConfigError {
-                variable: "MONZO_CLIENT_SECRET_KMS",
-                problem: "needs the AWS configuration, which was not loaded".into(),
-            })?;
-            let secret = KmsSecret::new(aws_sdk_kms::Client::new(aws), ciphertext.clone());
-            // A failure is logged inside and retried on later calls.
-            let _ = secret.client_secret().await;
-            Ok(Arc::new(secret))
+            let open = adapters
+                .kms
+                .ok_or_else(|| not_linked("MONZO_CLIENT_SECRET_KMS", "KMS decryption"))?;
+            Ok(open(ciphertext.clone()).await)
         }
     }
 }

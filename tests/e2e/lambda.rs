@@ -348,10 +348,13 @@ async fn token_app(world: &World, proxy: &RecordingProxy, ciphertext: &str) -> a
         .env(&[("MONZO_CLIENT_SECRET_KMS", ciphertext.to_owned())])
         .into_iter()
         .collect();
+    let aws = aws::sdk_config(&proxy.url);
+    let kms = monzo_auth_kms::opener(&aws);
     function_app(
         Function::Token,
         |name| vars.get(name).cloned(),
-        &aws::sdk_config(&proxy.url),
+        &aws,
+        Some(&kms),
     )
     .await
 }
@@ -441,7 +444,13 @@ async fn a_misconfigured_function_answers_503_json_to_everything() {
         (Function::Callback, vec![]),
     ] {
         let vars: HashMap<&str, &str> = vars.into_iter().collect();
-        let app = function_app(function, |name| vars.get(name).map(|v| v.to_string()), &aws).await;
+        let app = function_app(
+            function,
+            |name| vars.get(name).map(|v| v.to_string()),
+            &aws,
+            None,
+        )
+        .await;
         for path in ["/new", "/callback", "/anything"] {
             let response = app
                 .clone()
@@ -458,26 +467,52 @@ async fn a_misconfigured_function_answers_503_json_to_everything() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_server_runs_on_dynamodb_with_a_kms_secret() {
+    // In process, through the same composition as `monzo-auth-server --features aws` (the binary
+    // the other tests run is the default build, which links no AWS SDK).
     let world = World::new().await;
-    let mut env = aws::child_aws_env(&world.moto, world.home.path());
-    env.extend([
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let return_url = shared::app::local_return_url(addr);
+    register_client(&world.fake.monzo, &world.client_secret, &return_url, true);
+    let vars: HashMap<&str, String> = HashMap::from([
         ("MONZO_CLIENT_ID", CLIENT_ID.to_owned()),
         ("MONZO_CLIENT_SECRET_KMS", world.ciphertext.clone()),
         ("MONZO_AUTH_URL", world.fake.auth_url.to_string()),
         ("MONZO_API_URL", world.fake.api_url.to_string()),
-        ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         ("STORE", format!("dynamodb:{}", world.table)),
     ]);
-    let server = ServerProcess::start(&env, &[]);
-    register_client(
-        &world.fake.monzo,
-        &world.client_secret,
-        &server.return_url(),
-        true,
-    );
-    let driver = server.driver();
+    let config = shared::config::Config::from_lookup(shared::config::Mode::Local, |name| {
+        vars.get(name).cloned()
+    })
+    .unwrap();
+    let dynamodb = monzo_auth_dynamodb::opener(&world.aws);
+    let kms = monzo_auth_kms::opener(&world.aws);
+    let adapters = shared::app::Adapters {
+        dynamodb: Some(&dynamodb),
+        kms: Some(&kms),
+        ..Default::default()
+    };
+    let store = shared::app::open_store(&config.store, &adapters).unwrap();
+    let secret = shared::app::secret_source(config.client_secret.as_ref(), &adapters)
+        .await
+        .unwrap();
+    let endpoint = shared::app::MonzoEndpoint {
+        client_id: CLIENT_ID.into(),
+        secret,
+        auth_url: config.monzo_auth_url.clone(),
+        api_url: config.monzo_api_url.clone(),
+    };
+    let router =
+        shared::app::local_service(&config, store, endpoint, return_url, addr, false).unwrap();
+    tokio::spawn(shared::app::serve(
+        listener,
+        router,
+        &config,
+        std::future::pending(),
+    ));
+    let driver = Driver::new(format!("http://{addr}/").parse().unwrap(), http_client());
     let (started, _) = driver.authorized_session(DEMO_USER).await;
     assert!(
         aws::dump_table(&world.aws, &world.table)
@@ -505,6 +540,7 @@ async fn dynamodb_throttling_is_503_and_passes() {
         Function::New,
         |name| vars.get(name).cloned(),
         &aws::sdk_config(&proxy.url),
+        None,
     )
     .await;
     let new = || Request::post("/new").body(Body::empty()).unwrap();
@@ -723,6 +759,7 @@ async fn authorized_on_functions(world: &World, proxy: &RecordingProxy) -> (Driv
             Function::Callback,
             |name| callback_vars.get(name).cloned(),
             &direct,
+            None,
         )
         .await,
     )
@@ -732,17 +769,26 @@ async fn authorized_on_functions(world: &World, proxy: &RecordingProxy) -> (Driv
     let common = [("RETURN_URL", return_url.to_string())];
     let new_vars: HashMap<&str, String> = world.env(&common).into_iter().collect();
     let new = serve_function(
-        function_app(Function::New, |name| new_vars.get(name).cloned(), &direct).await,
+        function_app(
+            Function::New,
+            |name| new_vars.get(name).cloned(),
+            &direct,
+            None,
+        )
+        .await,
     )
     .await;
     let mut token_env = common.to_vec();
     token_env.push(("MONZO_CLIENT_SECRET_KMS", world.ciphertext.clone()));
     let token_vars: HashMap<&str, String> = world.env(&token_env).into_iter().collect();
+    let proxied = aws::service_sdk_config(&proxy.url);
+    let kms = monzo_auth_kms::opener(&proxied);
     let token = serve_function(
         function_app(
             Function::Token,
             |name| token_vars.get(name).cloned(),
-            &aws::sdk_config(&proxy.url),
+            &proxied,
+            Some(&kms),
         )
         .await,
     )

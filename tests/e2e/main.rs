@@ -1,6 +1,7 @@
 //! monzo-auth's end-to-end tests: one test binary, real HTTP on loopback.
 
 mod api;
+mod artefacts;
 mod browser;
 mod callback;
 mod cli;

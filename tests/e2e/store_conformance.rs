@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use monzo_auth_sqlite::SqliteStore;
 use shared::session::{
     DeviceGrant, Lease, Pace, PollId, Session, Status, UserCode, UserCodeRecord,
 };
-use shared::store::{MemoryStore, SessionStore, SqliteStore, StoreError};
+use shared::store::{MemoryStore, SessionStore, StoreError};
 
 const NOW: i64 = 1_800_000_000_000;
 const TTL_MS: i64 = 600_000;
@@ -461,7 +462,7 @@ async fn the_sqlite_file_is_private_to_its_owner() {
 conformance_suite!(dynamodb, {
     let aws = e2e_tests::aws::sdk_config(&e2e_tests::aws::moto_endpoint());
     let table = e2e_tests::aws::create_sessions_table(&aws).await;
-    Arc::new(shared::store::DynamoDbStore::new(
+    Arc::new(monzo_auth_dynamodb::DynamoDbStore::new(
         aws_sdk_dynamodb::Client::new(&aws),
         table,
     ))

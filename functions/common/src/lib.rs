@@ -14,7 +14,7 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
-use shared::app;
+use shared::app::{self, OpenKms};
 use shared::config::{Config, ConfigError, LambdaFunction, Mode};
 use shared::flow::ClientAddr;
 use shared::flow::Flow;
@@ -96,22 +96,43 @@ pub fn init_tracing() {
 }
 
 /// A function's whole life: tracing, the AWS configuration from the standard variables, the
-/// app, and the runtime loop.
-pub async fn run(function: Function) -> Result<(), lambda_http::Error> {
+/// app, and the runtime loop. `kms` opens `MONZO_CLIENT_SECRET_KMS`: only the token function links
+/// KMS (`monzo_auth_kms::opener`); the others pass `None`.
+pub async fn run<K>(
+    function: Function,
+    kms: Option<fn(&SdkConfig) -> K>,
+) -> Result<(), lambda_http::Error>
+where
+    K: Fn(Vec<u8>) -> app::OpeningSecret + Send + Sync + 'static,
+{
     init_tracing();
-    let aws = app::load_aws_config().await;
-    let app = function_app(function, |name| std::env::var(name).ok(), &aws).await;
+    let aws = monzo_auth_dynamodb::load_aws_config().await;
+    let kms = kms.map(|opener| opener(&aws));
+    let app = function_app(
+        function,
+        |name| std::env::var(name).ok(),
+        &aws,
+        kms.as_ref().map(|kms| kms as &OpenKms),
+    )
+    .await;
     lambda_http::run(app).await
 }
 
-/// Builds `function`'s app from settings read through `lookup`. Never fails: a bad setting
-/// becomes one log line and an app that answers 503.
+/// The functions that hold no client secret (`new`, `callback`): `run` without KMS.
+pub async fn run_without_secret(function: Function) -> Result<(), lambda_http::Error> {
+    type NoKms = fn(Vec<u8>) -> app::OpeningSecret;
+    run::<NoKms>(function, None).await
+}
+
+/// Builds `function`'s app from settings read through `lookup`, its sessions in DynamoDB through
+/// `aws`. Never fails: a bad setting becomes one log line and an app that answers 503.
 pub async fn function_app(
     function: Function,
     lookup: impl Fn(&str) -> Option<String>,
     aws: &SdkConfig,
+    kms: Option<&OpenKms>,
 ) -> Router {
-    match try_function_app(function, lookup, aws).await {
+    match try_function_app(function, lookup, aws, kms).await {
         Ok(app) => app,
         Err(err) => {
             tracing::error!("misconfigured, answering 503 to every request: {err}");
@@ -124,10 +145,17 @@ async fn try_function_app(
     function: Function,
     lookup: impl Fn(&str) -> Option<String>,
     aws: &SdkConfig,
+    kms: Option<&OpenKms>,
 ) -> Result<Router, ConfigError> {
     let config = Config::from_lookup(Mode::Lambda(function), lookup)?;
-    let store = app::open_store(&config.store, Some(aws))?;
-    let secret = app::secret_source(config.client_secret.as_ref(), Some(aws)).await?;
+    let dynamodb = monzo_auth_dynamodb::opener(aws);
+    let adapters = app::Adapters {
+        dynamodb: Some(&dynamodb),
+        kms,
+        ..Default::default()
+    };
+    let store = app::open_store(&config.store, &adapters)?;
+    let secret = app::secret_source(config.client_secret.as_ref(), &adapters).await?;
     let client = MonzoClient::new(app::monzo_settings(
         &config,
         config.client_id.as_deref().unwrap_or_default(),

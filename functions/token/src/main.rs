@@ -1,7 +1,8 @@
 //! monzo-auth's `token` Lambda function: builds its state once per cold start and serves its
-//! routes from `shared` (see `lambda_common`).
+//! routes from `shared` (see `lambda_common`). The only function that links KMS: it decrypts the
+//! client secret.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_common::run(lambda_common::Function::Token).await
+    lambda_common::run(lambda_common::Function::Token, Some(monzo_auth_kms::opener)).await
 }

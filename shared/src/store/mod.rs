@@ -2,12 +2,11 @@
 //!
 //! Every write is conditional, so that the store (not process memory) decides races: on Lambda
 //! each instance has its own memory, and the local server may run several requests at once.
-//! Implementations: [`sqlite`] (the embedded default), [`dynamodb`] (the AWS shape), [`memory`]
-//! (tests, throwaway runs); the same conformance suite (in `tests/`) runs against each.
+//! Implementations: the SQLite store (the embedded default, crate `monzo-auth-sqlite`), the
+//! DynamoDB store (the AWS shape, crate `monzo-auth-dynamodb`), [`memory`] (tests, throwaway
+//! runs); the same conformance suite (in `tests/`) runs against each.
 
-pub mod dynamodb;
 pub mod memory;
-pub mod sqlite;
 
 use std::error::Error as StdError;
 
@@ -15,9 +14,7 @@ use async_trait::async_trait;
 
 use crate::session::{Lease, Pace, Session, State, UserCodeRecord};
 
-pub use dynamodb::DynamoDbStore;
 pub use memory::MemoryStore;
-pub use sqlite::SqliteStore;
 
 /// The store failed, as opposed to a condition not holding (those are `Ok(false)`/`Ok(None)`).
 #[derive(Debug, thiserror::Error)]

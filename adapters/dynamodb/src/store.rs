@@ -14,10 +14,10 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use super::{SessionStore, StoreError};
-use crate::session::{
+use shared::session::{
     CodeChallenge, DeviceGrant, Lease, Pace, SealPublicKey, Session, State, Status, UserCodeRecord,
 };
+use shared::store::{SessionStore, StoreError};
 
 /// An item as DynamoDB returns it.
 pub type Item = HashMap<String, AttributeValue>;
@@ -211,64 +211,61 @@ fn required<T>(value: Option<T>, name: &str) -> Result<T, StoreError> {
     value.ok_or_else(|| corrupt(name))
 }
 
-impl TryFrom<&Item> for Session {
-    type Error = StoreError;
-
-    fn try_from(item: &Item) -> Result<Self, Self::Error> {
-        let state = required(get_s(item, attr::KEY)?, attr::KEY)?;
-        let sealed_code = get_b(item, attr::SEALED_CODE)?;
-        let status = match (
-            required(get_s(item, attr::STATUS)?, attr::STATUS)?,
-            sealed_code,
+/// A session item read back (the other half of `to_item`).
+pub fn session_from_item(item: &Item) -> Result<Session, StoreError> {
+    let state = required(get_s(item, attr::KEY)?, attr::KEY)?;
+    let sealed_code = get_b(item, attr::SEALED_CODE)?;
+    let status = match (
+        required(get_s(item, attr::STATUS)?, attr::STATUS)?,
+        sealed_code,
+    ) {
+        ("pending", None) => Status::Pending,
+        ("authorized", Some(code)) => Status::Authorized {
+            sealed_code: code.to_vec(),
+        },
+        ("denied", None) => Status::Denied,
+        _ => return Err(corrupt(attr::STATUS)),
+    };
+    let public_key = required(get_b(item, attr::SEAL_PUBLIC_KEY)?, attr::SEAL_PUBLIC_KEY)?;
+    Ok(Session {
+        state: State::parse(state).ok_or_else(|| corrupt(attr::KEY))?,
+        status,
+        seal_public_key: SealPublicKey(
+            public_key
+                .try_into()
+                .map_err(|_| corrupt(attr::SEAL_PUBLIC_KEY))?,
+        ),
+        code_challenge: get_s(item, attr::CODE_CHALLENGE)?
+            .map(|text| CodeChallenge::parse(text).ok_or_else(|| corrupt(attr::CODE_CHALLENGE)))
+            .transpose()?,
+        return_url: get_s(item, attr::RETURN_URL)?.map(str::to_owned),
+        device: match (
+            get_s(item, attr::DEVICE_CLIENT_ID)?,
+            get_n(item, attr::INTERVAL_MS)?,
         ) {
-            ("pending", None) => Status::Pending,
-            ("authorized", Some(code)) => Status::Authorized {
-                sealed_code: code.to_vec(),
-            },
-            ("denied", None) => Status::Denied,
-            _ => return Err(corrupt(attr::STATUS)),
-        };
-        let public_key = required(get_b(item, attr::SEAL_PUBLIC_KEY)?, attr::SEAL_PUBLIC_KEY)?;
-        Ok(Session {
-            state: State::parse(state).ok_or_else(|| corrupt(attr::KEY))?,
-            status,
-            seal_public_key: SealPublicKey(
-                public_key
-                    .try_into()
-                    .map_err(|_| corrupt(attr::SEAL_PUBLIC_KEY))?,
-            ),
-            code_challenge: get_s(item, attr::CODE_CHALLENGE)?
-                .map(|text| CodeChallenge::parse(text).ok_or_else(|| corrupt(attr::CODE_CHALLENGE)))
-                .transpose()?,
-            return_url: get_s(item, attr::RETURN_URL)?.map(str::to_owned),
-            device: match (
-                get_s(item, attr::DEVICE_CLIENT_ID)?,
-                get_n(item, attr::INTERVAL_MS)?,
-            ) {
-                (Some(client_id), Some(interval_ms)) => Some(DeviceGrant {
-                    client_id: client_id.to_owned(),
-                    interval_ms,
-                    next_poll_ms: get_n(item, attr::NEXT_POLL_MS)?,
-                }),
-                (None, None) => None,
-                _ => return Err(corrupt(attr::DEVICE_CLIENT_ID)),
-            },
-            created_at_ms: required(get_n(item, attr::CREATED_AT_MS)?, attr::CREATED_AT_MS)?,
-            expires_at_ms: required(get_n(item, attr::EXPIRES_AT_MS)?, attr::EXPIRES_AT_MS)?,
-            purge_at: required(get_n(item, attr::PURGE_AT)?, attr::PURGE_AT)?,
-            lease: match (
-                get_s(item, attr::LEASE_ID)?,
-                get_n(item, attr::LEASE_UNTIL_MS)?,
-            ) {
-                (Some(id), Some(until_ms)) => Some(Lease {
-                    id: id.to_owned(),
-                    until_ms,
-                }),
-                (None, None) => None,
-                _ => return Err(corrupt(attr::LEASE_ID)),
-            },
-        })
-    }
+            (Some(client_id), Some(interval_ms)) => Some(DeviceGrant {
+                client_id: client_id.to_owned(),
+                interval_ms,
+                next_poll_ms: get_n(item, attr::NEXT_POLL_MS)?,
+            }),
+            (None, None) => None,
+            _ => return Err(corrupt(attr::DEVICE_CLIENT_ID)),
+        },
+        created_at_ms: required(get_n(item, attr::CREATED_AT_MS)?, attr::CREATED_AT_MS)?,
+        expires_at_ms: required(get_n(item, attr::EXPIRES_AT_MS)?, attr::EXPIRES_AT_MS)?,
+        purge_at: required(get_n(item, attr::PURGE_AT)?, attr::PURGE_AT)?,
+        lease: match (
+            get_s(item, attr::LEASE_ID)?,
+            get_n(item, attr::LEASE_UNTIL_MS)?,
+        ) {
+            (Some(id), Some(until_ms)) => Some(Lease {
+                id: id.to_owned(),
+                until_ms,
+            }),
+            (None, None) => None,
+            _ => return Err(corrupt(attr::LEASE_ID)),
+        },
+    })
 }
 
 #[async_trait]
@@ -292,7 +289,7 @@ impl SessionStore for DynamoDbStore {
 
     async fn get(&self, state: &State) -> Result<Option<Session>, StoreError> {
         let item = self.get_item(key(state)).await?;
-        item.as_ref().map(Session::try_from).transpose()
+        item.as_ref().map(session_from_item).transpose()
     }
 
     async fn authorize(
@@ -371,7 +368,7 @@ impl SessionStore for DynamoDbStore {
         match result {
             Ok(output) => output
                 .attributes()
-                .map(Session::try_from)
+                .map(session_from_item)
                 .transpose()?
                 .map(Some)
                 .ok_or_else(|| corrupt("(claim returned no attributes)")),
@@ -554,7 +551,7 @@ fn applied<T, E: ProvideErrorMetadata, R>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::PollId;
+    use shared::session::PollId;
 
     fn session() -> Session {
         Session::new_pending(&PollId::generate(), 1_800_000_000_000, 600_000, 600)
@@ -589,7 +586,7 @@ mod tests {
         });
         for original in [pending, authorized, denied, device, fresh_device] {
             let item = to_item(&original);
-            assert_eq!(Session::try_from(&item).unwrap(), original);
+            assert_eq!(session_from_item(&item).unwrap(), original);
         }
     }
 
@@ -640,7 +637,7 @@ mod tests {
         cases.push(half_lease);
         for item in cases {
             assert!(
-                matches!(Session::try_from(&item), Err(StoreError::Corrupt(_))),
+                matches!(session_from_item(&item), Err(StoreError::Corrupt(_))),
                 "{item:?}"
             );
         }

@@ -10,11 +10,19 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
+use shared::store::{SessionStore, StoreError};
 
-use super::{SessionStore, StoreError};
-use crate::session::{
+use shared::session::{
     CodeChallenge, DeviceGrant, Lease, Pace, SealPublicKey, Session, State, Status, UserCodeRecord,
 };
+
+/// `STORE=sqlite:PATH` for `shared::app::Adapters::sqlite`: the store, or why it cannot be
+/// opened (with its causes).
+pub fn open_store(path: &Path) -> Result<Arc<dyn SessionStore>, String> {
+    SqliteStore::open(path)
+        .map(|store| Arc::new(store) as Arc<dyn SessionStore>)
+        .map_err(|err| shared::http::error::ErrorChain(&err).to_string())
+}
 
 /// Bumped when the tables' shape changes; `MIGRATIONS[n]` takes version n to n + 1.
 const SCHEMA_VERSION: i64 = 2;

@@ -1,0 +1,37 @@
+//! The AWS shape's session store, and how every AWS client of the service is configured.
+
+mod store;
+
+pub use store::{DynamoDbStore, Item};
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+pub use shared::app::{AWS_ATTEMPT_TIMEOUT, AWS_OPERATION_TIMEOUT};
+use shared::store::SessionStore;
+
+/// The service's timeouts for an AWS SDK configuration: every AWS call (DynamoDB, KMS) gives up
+/// after [`AWS_OPERATION_TIMEOUT`], retries included, so a slow AWS cannot eat a function's time
+/// budget.
+pub fn aws_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .operation_timeout(AWS_OPERATION_TIMEOUT)
+        .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
+        .build()
+}
+
+/// `STORE=dynamodb:TABLE` for `shared::app::Adapters::dynamodb`, with the client `aws` configures.
+pub fn opener(
+    aws: &SdkConfig,
+) -> impl Fn(&str) -> Arc<dyn SessionStore> + Send + Sync + 'static + use<> {
+    let client = aws_sdk_dynamodb::Client::new(aws);
+    move |table| Arc::new(DynamoDbStore::new(client.clone(), table)) as Arc<dyn SessionStore>
+}
+
+/// The AWS SDK's configuration from the standard variables and files, with those timeouts.
+pub async fn load_aws_config() -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(aws_timeouts())
+        .load()
+        .await
+}
