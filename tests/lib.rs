@@ -155,6 +155,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         return_url.clone(),
         addr,
         false,
+        &app::Adapters {
+            monzo: Some(&monzo_auth_monzo_http::open_api),
+            ..Default::default()
+        },
     )
     .expect("app");
     let (tx, rx) = oneshot::channel::<()>();
@@ -465,10 +469,33 @@ fn crates_of(binary: &str) -> &'static [&'static str] {
     match binary {
         "fake-monzo" => &["fake-monzo"],
         "monzo-auth" => &["client"],
-        "monzo-auth-server" => &["server", "shared", "fake-monzo"],
-        "monzo-auth-new" => &["functions/new", "functions/common", "shared"],
-        "monzo-auth-callback" => &["functions/callback", "functions/common", "shared"],
-        "monzo-auth-token" => &["functions/token", "functions/common", "shared"],
+        "monzo-auth-server" => &[
+            "server",
+            "shared",
+            "fake-monzo",
+            "adapters/sqlite",
+            "adapters/monzo-http",
+        ],
+        "monzo-auth-new" => &[
+            "functions/new",
+            "functions/common",
+            "shared",
+            "adapters/dynamodb",
+        ],
+        "monzo-auth-callback" => &[
+            "functions/callback",
+            "functions/common",
+            "shared",
+            "adapters/dynamodb",
+        ],
+        "monzo-auth-token" => &[
+            "functions/token",
+            "functions/common",
+            "shared",
+            "adapters/dynamodb",
+            "adapters/kms",
+            "adapters/monzo-http",
+        ],
         other => panic!("which crates is {other} built from? (tests/lib.rs, crates_of)"),
     }
 }

@@ -80,6 +80,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     #[cfg_attr(feature = "aws", allow(clippy::needless_update))]
     let adapters = app::Adapters {
         sqlite: Some(&monzo_auth_sqlite::open_store),
+        monzo: Some(&monzo_auth_monzo_http::open_api),
         #[cfg(feature = "aws")]
         dynamodb: dynamodb.as_ref().map(|open| open as _),
         #[cfg(feature = "aws")]
@@ -109,8 +110,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         return_url.clone(),
         local_addr,
         args.demo,
-    )
-    .context("cannot build the HTTP client for Monzo")?;
+        &adapters,
+    )?;
 
     let base = return_url.join(".").unwrap_or_else(|_| return_url.clone());
     // The first line names the address in both modes (tests and scripts read it).

@@ -13,7 +13,7 @@ use url::Url;
 use crate::config::{Config, ConfigError, SecretSetting, StoreSpec};
 use crate::flow::{Flow, FlowSettings, GuessLimits};
 use crate::http::{self, AppState};
-use crate::monzo::{MonzoClient, MonzoSettings};
+use crate::monzo::{MonzoApi, MonzoClient, MonzoSettings, NoMonzoApi};
 use crate::secret::{ClientSecretSource, NoSecret, PlainSecret};
 use crate::store::{MemoryStore, SessionStore};
 
@@ -36,6 +36,9 @@ pub type OpenSqlite = dyn Fn(&Path) -> Result<Arc<dyn SessionStore>, String> + S
 /// Opens the DynamoDB table `STORE=dynamodb:TABLE` (or `TABLE_NAME`) names.
 pub type OpenDynamoDb = dyn Fn(&str) -> Arc<dyn SessionStore> + Sync;
 
+/// Builds the client for Monzo's API (crate `monzo-auth-monzo-http`), or says why it cannot.
+pub type OpenMonzoApi = dyn Fn(&MonzoSettings) -> Result<Arc<dyn MonzoApi>, String> + Sync;
+
 /// The adapters a host links (each its own crate, so a binary carries only those it uses). A
 /// setting whose adapter the host left out is refused, naming the variable.
 #[derive(Default)]
@@ -46,6 +49,23 @@ pub struct Adapters<'a> {
     pub dynamodb: Option<&'a OpenDynamoDb>,
     /// `MONZO_CLIENT_SECRET_KMS`.
     pub kms: Option<&'a OpenKms>,
+    /// Monzo's API, where codes are exchanged (without it every call to Monzo fails).
+    pub monzo: Option<&'a OpenMonzoApi>,
+}
+
+/// Monzo for the flow: its settings, and its API when the host links it.
+pub fn monzo_client(
+    settings: MonzoSettings,
+    adapters: &Adapters<'_>,
+) -> Result<MonzoClient, ConfigError> {
+    let api = match adapters.monzo {
+        Some(open) => open(&settings).map_err(|problem| ConfigError {
+            variable: "MONZO_API_URL",
+            problem: format!("cannot build an HTTP client for it: {problem}"),
+        })?,
+        None => Arc::new(NoMonzoApi),
+    };
+    Ok(MonzoClient::new(settings, api))
 }
 
 /// Whether this configuration talks to AWS (a DynamoDB store or a KMS-encrypted secret), so the
@@ -125,13 +145,12 @@ pub fn local_service(
     return_url: Url,
     local_addr: SocketAddr,
     demo: bool,
-) -> Result<Router, reqwest::Error> {
-    let client = MonzoClient::new(monzo_settings(
-        config,
-        &monzo.client_id,
-        monzo.auth_url,
-        monzo.api_url,
-    ))?;
+    adapters: &Adapters<'_>,
+) -> Result<Router, ConfigError> {
+    let client = monzo_client(
+        monzo_settings(config, &monzo.client_id, monzo.auth_url, monzo.api_url),
+        adapters,
+    )?;
     let flow = Flow::new(
         store,
         client,

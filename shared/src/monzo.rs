@@ -1,15 +1,16 @@
-//! Monzo's OAuth endpoints: the login URL, the code exchange, refresh and logout.
+//! Monzo's OAuth endpoints as the service sees them: the login URL, and the port through which
+//! the code exchange, refresh and logout reach Monzo ([`MonzoApi`]; the HTTP client is the
+//! crate `monzo-auth-monzo-http`, linked only where codes are exchanged).
 //!
-//! What is Monzo-specific (URLs, its error shapes, which failures are worth retrying) stays here.
-//! Monzo's own response bodies never leave this module: callers get a typed error that says
+//! Monzo's own response bodies never get past the port: callers get a typed error that says
 //! whether a retry can help, and nothing Monzo wrote.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::StatusCode;
-use secrecy::{ExposeSecret as _, SecretString};
-use serde::Deserialize;
+use async_trait::async_trait;
+use secrecy::SecretString;
 use url::Url;
 
 use crate::session::State;
@@ -61,62 +62,6 @@ impl fmt::Display for Unavailable {
     }
 }
 
-impl MonzoError {
-    fn from_transport(err: reqwest::Error) -> Self {
-        // Only the kind is kept: reqwest's Display includes the URL, which is harmless here but
-        // the habit of never formatting request errors keeps queries out of logs everywhere.
-        // A connection that was never made (refused, or timed out while connecting) is Connect:
-        // the request never reached Monzo.
-        MonzoError::Unavailable(if err.is_connect() {
-            Unavailable::Connect
-        } else if err.is_timeout() {
-            Unavailable::Timeout
-        } else if err.is_decode() {
-            Unavailable::MalformedAnswer
-        } else {
-            Unavailable::Transport
-        })
-    }
-
-    fn from_status(status: StatusCode) -> Self {
-        match status.as_u16() {
-            400 | 401 | 403 => MonzoError::Rejected {
-                status: status.as_u16(),
-            },
-            other => MonzoError::Unavailable(Unavailable::Status(other)),
-        }
-    }
-}
-
-/// The most of a Monzo answer that is read: a token answer is a few hundred bytes, so anything
-/// near this is not one, and reading it whole would only cost memory.
-pub const MAX_ANSWER: usize = 64 * 1024;
-
-/// The longest a refresh or logout (calls anyone can make the service send) may take.
-pub const FORWARDED_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The longest token lifetime passed on (a year); Monzo's are hours.
-pub const MAX_EXPIRES_IN: u64 = 365 * 24 * 3600;
-
-/// Reads at most `limit` bytes of `response`'s body; a longer one is a malformed answer.
-async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, MonzoError> {
-    let too_long = || MonzoError::Unavailable(Unavailable::MalformedAnswer);
-    if response
-        .content_length()
-        .is_some_and(|length| length > limit as u64)
-    {
-        return Err(too_long());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(MonzoError::from_transport)? {
-        if body.len() + chunk.len() > limit {
-            return Err(too_long());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 /// A token as Monzo issued it. `Debug` redacts the secrets.
 #[derive(Debug)]
 pub struct MonzoToken {
@@ -125,17 +70,6 @@ pub struct MonzoToken {
     pub expires_in: u64,
     pub token_type: String,
     pub user_id: String,
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    expires_in: u64,
-    #[serde(default)]
-    token_type: Option<String>,
-    user_id: String,
 }
 
 /// Where Monzo lives and how long to wait for it.
@@ -151,22 +85,63 @@ pub struct MonzoSettings {
     pub total_timeout: Duration,
 }
 
+/// The calls that reach Monzo's API. Implementations turn every failure into a [`MonzoError`]
+/// and never pass on anything Monzo wrote.
+#[async_trait]
+pub trait MonzoApi: Send + Sync + 'static {
+    /// Exchanges a single-use authorization code for a token.
+    async fn exchange_code(
+        &self,
+        client_secret: &SecretString,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<MonzoToken, MonzoError>;
+
+    /// Exchanges a refresh token for a new pair (Monzo rotates both).
+    async fn refresh(
+        &self,
+        client_secret: &SecretString,
+        refresh_token: &str,
+    ) -> Result<MonzoToken, MonzoError>;
+
+    /// Invalidates an access token at Monzo.
+    async fn logout(&self, access_token: &SecretString) -> Result<(), MonzoError>;
+}
+
+/// For the functions that never call Monzo's API (`new`, `callback`): every call fails as if
+/// Monzo could not be reached.
+pub struct NoMonzoApi;
+
+#[async_trait]
+impl MonzoApi for NoMonzoApi {
+    async fn exchange_code(
+        &self,
+        _: &SecretString,
+        _: &str,
+        _: &str,
+    ) -> Result<MonzoToken, MonzoError> {
+        Err(MonzoError::Unavailable(Unavailable::Connect))
+    }
+
+    async fn refresh(&self, _: &SecretString, _: &str) -> Result<MonzoToken, MonzoError> {
+        Err(MonzoError::Unavailable(Unavailable::Connect))
+    }
+
+    async fn logout(&self, _: &SecretString) -> Result<(), MonzoError> {
+        Err(MonzoError::Unavailable(Unavailable::Connect))
+    }
+}
+
+/// Monzo as the flow uses it: where it is, and the port to its API.
 #[derive(Clone)]
 pub struct MonzoClient {
-    http: reqwest::Client,
     settings: MonzoSettings,
+    api: Arc<dyn MonzoApi>,
 }
 
 impl MonzoClient {
-    pub fn new(settings: MonzoSettings) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.total_timeout)
-            // A redirect from the token endpoint would carry the form to a place we did not choose.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("monzo-auth/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { http, settings })
+    pub fn new(settings: MonzoSettings, api: Arc<dyn MonzoApi>) -> Self {
+        Self { settings, api }
     }
 
     pub fn settings(&self) -> &MonzoSettings {
@@ -184,117 +159,27 @@ impl MonzoClient {
         url
     }
 
-    fn api(&self, path: &str) -> Url {
-        let mut url = self.settings.api_url.clone();
-        let base = url.path().trim_end_matches('/').to_owned();
-        url.set_path(&format!("{base}{path}"));
-        url
-    }
-
-    /// Exchanges a single-use authorization code for a token.
     pub async fn exchange_code(
         &self,
         client_secret: &SecretString,
         code: &str,
         redirect_uri: &str,
     ) -> Result<MonzoToken, MonzoError> {
-        self.token_request(
-            &[
-                ("grant_type", "authorization_code"),
-                ("client_id", &self.settings.client_id),
-                ("client_secret", client_secret.expose_secret()),
-                ("redirect_uri", redirect_uri),
-                ("code", code),
-            ],
-            self.settings.total_timeout,
-        )
-        .await
+        self.api
+            .exchange_code(client_secret, code, redirect_uri)
+            .await
     }
 
-    /// Exchanges a refresh token for a new pair (Monzo rotates both).
     pub async fn refresh(
         &self,
         client_secret: &SecretString,
         refresh_token: &str,
     ) -> Result<MonzoToken, MonzoError> {
-        self.token_request(
-            &[
-                ("grant_type", "refresh_token"),
-                ("client_id", &self.settings.client_id),
-                ("client_secret", client_secret.expose_secret()),
-                ("refresh_token", refresh_token),
-            ],
-            self.forwarded_timeout(),
-        )
-        .await
+        self.api.refresh(client_secret, refresh_token).await
     }
 
-    /// Calls anyone can make the service send (refreshes, logouts) get a shorter timeout than
-    /// a code exchange.
-    fn forwarded_timeout(&self) -> Duration {
-        self.settings.total_timeout.min(FORWARDED_TIMEOUT)
-    }
-
-    async fn token_request(
-        &self,
-        form: &[(&str, &str)],
-        timeout: Duration,
-    ) -> Result<MonzoToken, MonzoError> {
-        let response = self
-            .http
-            .post(self.api("/oauth2/token"))
-            .timeout(timeout)
-            .form(form)
-            .send()
-            .await
-            .map_err(MonzoError::from_transport)?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(MonzoError::from_status(status));
-        }
-        let body = read_capped(response, MAX_ANSWER).await?;
-        let answer: TokenAnswer = serde_json::from_slice(&body)
-            .map_err(|_| MonzoError::Unavailable(Unavailable::MalformedAnswer))?;
-        if answer.access_token.is_empty() || answer.user_id.is_empty() {
-            return Err(MonzoError::Unavailable(Unavailable::MalformedAnswer));
-        }
-        let expires_in = if answer.expires_in > MAX_EXPIRES_IN {
-            // A token was issued: keep it, with a lifetime the date arithmetic can hold.
-            tracing::warn!(
-                expires_in = answer.expires_in,
-                "Monzo gave a token a lifetime over a year; clamped to a year"
-            );
-            MAX_EXPIRES_IN
-        } else {
-            answer.expires_in
-        };
-        Ok(MonzoToken {
-            access_token: answer.access_token.into(),
-            refresh_token: answer
-                .refresh_token
-                .filter(|t| !t.is_empty())
-                .map(Into::into),
-            expires_in,
-            token_type: answer.token_type.unwrap_or_else(|| "Bearer".to_owned()),
-            user_id: answer.user_id,
-        })
-    }
-
-    /// Invalidates an access token at Monzo.
     pub async fn logout(&self, access_token: &SecretString) -> Result<(), MonzoError> {
-        let response = self
-            .http
-            .post(self.api("/oauth2/logout"))
-            .timeout(self.forwarded_timeout())
-            .bearer_auth(access_token.expose_secret())
-            .send()
-            .await
-            .map_err(MonzoError::from_transport)?;
-        if response.status().is_success() {
-            Ok(())
-        } else {
-            Err(MonzoError::from_status(response.status()))
-        }
+        self.api.logout(access_token).await
     }
 }
 
@@ -304,14 +189,16 @@ mod tests {
     use crate::session::PollId;
 
     fn client(auth: &str, api: &str) -> MonzoClient {
-        MonzoClient::new(MonzoSettings {
-            client_id: "oauth2client_1".into(),
-            auth_url: auth.parse().unwrap(),
-            api_url: api.parse().unwrap(),
-            connect_timeout: Duration::from_secs(1),
-            total_timeout: Duration::from_secs(2),
-        })
-        .unwrap()
+        MonzoClient::new(
+            MonzoSettings {
+                client_id: "oauth2client_1".into(),
+                auth_url: auth.parse().unwrap(),
+                api_url: api.parse().unwrap(),
+                connect_timeout: Duration::from_secs(1),
+                total_timeout: Duration::from_secs(2),
+            },
+            Arc::new(NoMonzoApi),
+        )
     }
 
     #[test]
@@ -328,22 +215,6 @@ mod tests {
         )));
         assert!(pairs.contains(&("response_type".into(), "code".into())));
         assert!(pairs.contains(&("state".into(), state.as_text())));
-    }
-
-    #[test]
-    fn api_paths_join_onto_the_base() {
-        assert_eq!(
-            client("https://a.example/", "https://api.example")
-                .api("/oauth2/token")
-                .as_str(),
-            "https://api.example/oauth2/token"
-        );
-        assert_eq!(
-            client("https://a.example/", "http://127.0.0.1:9/monzo/")
-                .api("/ping/whoami")
-                .as_str(),
-            "http://127.0.0.1:9/monzo/ping/whoami"
-        );
     }
 
     #[test]
@@ -364,22 +235,6 @@ mod tests {
             Unavailable::Status(504),
         ] {
             assert!(!unknown.certainly_not_acted(), "{unknown}");
-        }
-    }
-
-    #[test]
-    fn statuses_split_into_rejected_and_transient() {
-        for s in [400, 401, 403] {
-            assert!(matches!(
-                MonzoError::from_status(StatusCode::from_u16(s).unwrap()),
-                MonzoError::Rejected { .. }
-            ));
-        }
-        for s in [404, 429, 500, 502, 503, 504] {
-            assert!(matches!(
-                MonzoError::from_status(StatusCode::from_u16(s).unwrap()),
-                MonzoError::Unavailable(_)
-            ));
         }
     }
 }

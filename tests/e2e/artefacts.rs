@@ -1,13 +1,15 @@
 //! The crate graph is the deployment graph: the binaries the tests run carry only the adapters
 //! their Cargo.toml names. Checked in the artefacts themselves, by marks each adapter leaves: the
 //! SQLite file header string (bundled SQLite), the DynamoDB and KMS wire protocols' target
-//! prefixes (the AWS SDK clients).
+//! prefixes (the AWS SDK clients), the logout path of Monzo's HTTP client (`monzo-auth-monzo-http`;
+//! the demo stand-in in the server serves the same path).
 
 use e2e_tests::*;
 
 const SQLITE: &str = "SQLite format 3";
 const DYNAMODB: &str = "DynamoDB_20120810";
 const KMS: &str = "TrentService";
+const MONZO_HTTP: &str = "/oauth2/logout";
 
 fn carries(binary: &str, mark: &str) -> bool {
     let bytes = std::fs::read(workspace_binary(binary)).unwrap();
@@ -19,11 +21,11 @@ fn each_binary_links_only_the_adapters_it_uses() {
     for (binary, links) in [
         ("monzo-auth-new", &[DYNAMODB][..]),
         ("monzo-auth-callback", &[DYNAMODB]),
-        ("monzo-auth-token", &[DYNAMODB, KMS]),
-        ("monzo-auth-server", &[SQLITE]),
+        ("monzo-auth-token", &[DYNAMODB, KMS, MONZO_HTTP]),
+        ("monzo-auth-server", &[SQLITE, MONZO_HTTP]),
         ("monzo-auth", &[]),
     ] {
-        for mark in [SQLITE, DYNAMODB, KMS] {
+        for mark in [SQLITE, DYNAMODB, KMS, MONZO_HTTP] {
             assert_eq!(
                 carries(binary, mark),
                 links.contains(&mark),

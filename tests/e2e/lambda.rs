@@ -343,6 +343,15 @@ async fn a_function_that_cannot_decrypt_its_secret_logs_one_line_and_answers_503
 
 // ---- In process: the token function's KMS start-up against moto through a switchable proxy.
 
+/// What the token function links beyond the others: KMS and Monzo's API.
+fn token_adapters(kms: &shared::app::OpenKms) -> shared::app::Adapters<'_> {
+    shared::app::Adapters {
+        kms: Some(kms),
+        monzo: Some(&monzo_auth_monzo_http::open_api),
+        ..Default::default()
+    }
+}
+
 async fn token_app(world: &World, proxy: &RecordingProxy, ciphertext: &str) -> axum::Router {
     let vars: HashMap<&str, String> = world
         .env(&[("MONZO_CLIENT_SECRET_KMS", ciphertext.to_owned())])
@@ -354,7 +363,7 @@ async fn token_app(world: &World, proxy: &RecordingProxy, ciphertext: &str) -> a
         Function::Token,
         |name| vars.get(name).cloned(),
         &aws,
-        Some(&kms),
+        token_adapters(&kms),
     )
     .await
 }
@@ -448,7 +457,7 @@ async fn a_misconfigured_function_answers_503_json_to_everything() {
             function,
             |name| vars.get(name).map(|v| v.to_string()),
             &aws,
-            None,
+            Default::default(),
         )
         .await;
         for path in ["/new", "/callback", "/anything"] {
@@ -492,6 +501,7 @@ async fn the_local_server_runs_on_dynamodb_with_a_kms_secret() {
     let adapters = shared::app::Adapters {
         dynamodb: Some(&dynamodb),
         kms: Some(&kms),
+        monzo: Some(&monzo_auth_monzo_http::open_api),
         ..Default::default()
     };
     let store = shared::app::open_store(&config.store, &adapters).unwrap();
@@ -505,7 +515,8 @@ async fn the_local_server_runs_on_dynamodb_with_a_kms_secret() {
         api_url: config.monzo_api_url.clone(),
     };
     let router =
-        shared::app::local_service(&config, store, endpoint, return_url, addr, false).unwrap();
+        shared::app::local_service(&config, store, endpoint, return_url, addr, false, &adapters)
+            .unwrap();
     tokio::spawn(shared::app::serve(
         listener,
         router,
@@ -540,7 +551,7 @@ async fn dynamodb_throttling_is_503_and_passes() {
         Function::New,
         |name| vars.get(name).cloned(),
         &aws::sdk_config(&proxy.url),
-        None,
+        Default::default(),
     )
     .await;
     let new = || Request::post("/new").body(Body::empty()).unwrap();
@@ -759,7 +770,7 @@ async fn authorized_on_functions(world: &World, proxy: &RecordingProxy) -> (Driv
             Function::Callback,
             |name| callback_vars.get(name).cloned(),
             &direct,
-            None,
+            Default::default(),
         )
         .await,
     )
@@ -773,7 +784,7 @@ async fn authorized_on_functions(world: &World, proxy: &RecordingProxy) -> (Driv
             Function::New,
             |name| new_vars.get(name).cloned(),
             &direct,
-            None,
+            Default::default(),
         )
         .await,
     )
@@ -788,7 +799,7 @@ async fn authorized_on_functions(world: &World, proxy: &RecordingProxy) -> (Driv
             Function::Token,
             |name| token_vars.get(name).cloned(),
             &proxied,
-            Some(&kms),
+            token_adapters(&kms),
         )
         .await,
     )

@@ -14,13 +14,12 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
-use shared::app::{self, OpenKms};
+use shared::app::{self, OpenKms, OpenMonzoApi};
 use shared::config::{Config, ConfigError, LambdaFunction, Mode};
 use shared::flow::ClientAddr;
 use shared::flow::Flow;
 use shared::http::error::ApiError;
 use shared::http::{self, RequestBase};
-use shared::monzo::MonzoClient;
 use shared::secret::ClientSecretSource;
 use url::Url;
 
@@ -96,11 +95,13 @@ pub fn init_tracing() {
 }
 
 /// A function's whole life: tracing, the AWS configuration from the standard variables, the
-/// app, and the runtime loop. `kms` opens `MONZO_CLIENT_SECRET_KMS`: only the token function links
-/// KMS (`monzo_auth_kms::opener`); the others pass `None`.
+/// app, and the runtime loop. The token function passes what only it links: `kms` opens
+/// `MONZO_CLIENT_SECRET_KMS` (`monzo_auth_kms::opener`), `monzo` is Monzo's API
+/// (`monzo_auth_monzo_http::open_api`); the others pass `None` (see `run_without_secret`).
 pub async fn run<K>(
     function: Function,
     kms: Option<fn(&SdkConfig) -> K>,
+    monzo: Option<&OpenMonzoApi>,
 ) -> Result<(), lambda_http::Error>
 where
     K: Fn(Vec<u8>) -> app::OpeningSecret + Send + Sync + 'static,
@@ -108,31 +109,31 @@ where
     init_tracing();
     let aws = monzo_auth_dynamodb::load_aws_config().await;
     let kms = kms.map(|opener| opener(&aws));
-    let app = function_app(
-        function,
-        |name| std::env::var(name).ok(),
-        &aws,
-        kms.as_ref().map(|kms| kms as &OpenKms),
-    )
-    .await;
+    let adapters = app::Adapters {
+        kms: kms.as_ref().map(|kms| kms as &OpenKms),
+        monzo,
+        ..Default::default()
+    };
+    let app = function_app(function, |name| std::env::var(name).ok(), &aws, adapters).await;
     lambda_http::run(app).await
 }
 
-/// The functions that hold no client secret (`new`, `callback`): `run` without KMS.
+/// The functions that hold no client secret and never call Monzo's API (`new`, `callback`).
 pub async fn run_without_secret(function: Function) -> Result<(), lambda_http::Error> {
     type NoKms = fn(Vec<u8>) -> app::OpeningSecret;
-    run::<NoKms>(function, None).await
+    run::<NoKms>(function, None, None).await
 }
 
 /// Builds `function`'s app from settings read through `lookup`, its sessions in DynamoDB through
-/// `aws`. Never fails: a bad setting becomes one log line and an app that answers 503.
+/// `aws`, with `adapters`' KMS and Monzo API where the function links them. Never fails: a bad
+/// setting becomes one log line and an app that answers 503.
 pub async fn function_app(
     function: Function,
     lookup: impl Fn(&str) -> Option<String>,
     aws: &SdkConfig,
-    kms: Option<&OpenKms>,
+    adapters: app::Adapters<'_>,
 ) -> Router {
-    match try_function_app(function, lookup, aws, kms).await {
+    match try_function_app(function, lookup, aws, adapters).await {
         Ok(app) => app,
         Err(err) => {
             tracing::error!("misconfigured, answering 503 to every request: {err}");
@@ -145,27 +146,25 @@ async fn try_function_app(
     function: Function,
     lookup: impl Fn(&str) -> Option<String>,
     aws: &SdkConfig,
-    kms: Option<&OpenKms>,
+    adapters: app::Adapters<'_>,
 ) -> Result<Router, ConfigError> {
     let config = Config::from_lookup(Mode::Lambda(function), lookup)?;
     let dynamodb = monzo_auth_dynamodb::opener(aws);
     let adapters = app::Adapters {
         dynamodb: Some(&dynamodb),
-        kms,
-        ..Default::default()
+        ..adapters
     };
     let store = app::open_store(&config.store, &adapters)?;
     let secret = app::secret_source(config.client_secret.as_ref(), &adapters).await?;
-    let client = MonzoClient::new(app::monzo_settings(
-        &config,
-        config.client_id.as_deref().unwrap_or_default(),
-        config.monzo_auth_url.clone(),
-        config.monzo_api_url.clone(),
-    ))
-    .map_err(|_| ConfigError {
-        variable: "MONZO_API_URL",
-        problem: "cannot build an HTTP client for it".into(),
-    })?;
+    let client = app::monzo_client(
+        app::monzo_settings(
+            &config,
+            config.client_id.as_deref().unwrap_or_default(),
+            config.monzo_auth_url.clone(),
+            config.monzo_api_url.clone(),
+        ),
+        &adapters,
+    )?;
     let flow = Arc::new(Flow::new(
         store,
         client,
