@@ -459,16 +459,7 @@ async fn every_token_endpoint_error_is_a_400_with_an_error_code() {
 #[tokio::test]
 async fn redeemed_and_expired_device_codes_answer_their_errors() {
     let app = spawn_app_with(AppOptions::default().env("SESSION_TTL_SECS", "2")).await;
-    let started = device_code(&app).await;
-    let code = started["device_code"].as_str().unwrap().to_owned();
-    let complete: Url = started["verification_uri_complete"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    app.driver()
-        .approve_device(&complete, DEMO_USER, Decision::Approve)
-        .await;
+    let code = approved_device_code(&app).await;
     let answer = poll_device(&app, &code).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["token_type"], "Bearer");
