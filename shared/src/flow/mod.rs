@@ -104,16 +104,6 @@ pub struct GuessLimits {
     pub window: Duration,
 }
 
-impl Default for GuessLimits {
-    fn default() -> Self {
-        Self {
-            per_address: 10,
-            global: 1000,
-            window: Duration::from_secs(600),
-        }
-    }
-}
-
 impl FlowSettings {
     /// The claim length for a Monzo client timeout: twice the timeout plus ten seconds, so a
     /// slow exchange always finishes (or gives up) before anyone else may start another.
