@@ -115,10 +115,7 @@ async def drip(port):
     dripping = asyncio.create_task(keep_dripping())
     times = await honest_series(port)
     await dripping
-    alive = await still_open(streams)
-    during = rss_kib(SERVER_PID)
-    close_all(streams)
-    return times, f"{alive} of {len(streams)} dripping connections still open after 30 s; RSS during {during} KiB"
+    return times, await wind_up(streams, "dripping connections still open after 30 s")
 
 
 async def big_heads(port):
@@ -128,20 +125,14 @@ async def big_heads(port):
         writer.write(head)
     await asyncio.sleep(2)
     times = await honest_series(port)
-    alive = await still_open(streams)
-    during = rss_kib(SERVER_PID)
-    close_all(streams)
-    return times, f"{alive} of {len(streams)} still open; RSS during {during} KiB"
+    return times, await wind_up(streams, "still open")
 
 
 async def idle_flood(port):
     streams = await open_many(port, 1100)
     await asyncio.sleep(1)
     times = await honest_series(port)
-    alive = await still_open(streams)
-    during = rss_kib(SERVER_PID)
-    close_all(streams)
-    return times, f"{len(streams)} opened, {alive} still open; RSS during {during} KiB"
+    return times, await wind_up(streams, "still open")
 
 
 async def huge_length(port):
@@ -158,6 +149,15 @@ async def huge_length(port):
     elapsed = (time.monotonic() - started) * 1000
     writer.close()
     return [await honest(port)], f"answered {line.decode().strip()!r} in {elapsed:.1f} ms"
+
+
+async def wind_up(streams, what):
+    """What is left of an attack: how many of its connections are open, and the server's memory
+    while they were; then closes them."""
+    alive = await still_open(streams)
+    during = rss_kib(SERVER_PID)
+    close_all(streams)
+    return f"{alive} of {len(streams)} {what}; RSS during {during} KiB"
 
 
 def close_all(streams):

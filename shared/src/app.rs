@@ -17,12 +17,6 @@ use crate::monzo::{MonzoApi, MonzoClient, MonzoSettings, NoMonzoApi};
 use crate::secret::{ClientSecretSource, NoSecret, PlainSecret};
 use crate::store::{MemoryStore, SessionStore};
 
-/// Every AWS call (DynamoDB, KMS) gives up after this, retries included, so a slow AWS cannot eat
-/// a function's time budget (template.yaml's token Timeout is worked out from it).
-pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-/// One attempt of an AWS call gives up after this (the SDK's standard retries try again).
-pub const AWS_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// A KMS-encrypted secret, opened (one decrypt is tried at once, so a cold start pays for it
 /// rather than the first poll; a failure is logged and retried later).
 pub type OpenKms = dyn Fn(Vec<u8>) -> OpeningSecret + Send + Sync;

@@ -727,9 +727,9 @@ fn the_token_functions_timeout_covers_its_worst_poll() {
     let monzo =
         secs(&template["Globals"]["Function"]["Environment"]["Variables"]["MONZO_TIMEOUT_SECS"]);
     let token = secs(&template["Resources"]["TokenFunction"]["Properties"]["Timeout"]);
-    let aws_call = shared::app::AWS_OPERATION_TIMEOUT.as_secs();
+    let aws_call = monzo_auth_dynamodb::AWS_OPERATION_TIMEOUT.as_secs();
     assert!(
-        shared::app::AWS_ATTEMPT_TIMEOUT < shared::app::AWS_OPERATION_TIMEOUT,
+        monzo_auth_dynamodb::AWS_ATTEMPT_TIMEOUT < monzo_auth_dynamodb::AWS_OPERATION_TIMEOUT,
         "an attempt fits in the operation, so a retry can happen"
     );
     let worst = 2 * monzo + 4 * aws_call;
@@ -760,48 +760,38 @@ async fn serve_function(app: axum::Router) -> url::Url {
     base.parse().unwrap()
 }
 
+/// `function` in process with the world's settings plus `extra`, served on loopback.
+async fn in_process(
+    world: &World,
+    function: Function,
+    extra: &[(&'static str, String)],
+    aws: &aws_config::SdkConfig,
+    adapters: shared::app::Adapters<'_>,
+) -> url::Url {
+    let vars: HashMap<&str, String> = world.env(extra).into_iter().collect();
+    serve_function(function_app(function, |name| vars.get(name).cloned(), aws, adapters).await)
+        .await
+}
+
 /// The three functions in process: new and callback on moto, token through `proxy`; a session
 /// authorized at the stand-in, ready for the token function's redeem.
 async fn authorized_on_functions(world: &World, proxy: &RecordingProxy) -> (Driver, Started) {
     let direct = aws::sdk_config(&world.moto);
-    let callback_vars: HashMap<&str, String> = world.env(&[]).into_iter().collect();
-    let callback = serve_function(
-        function_app(
-            Function::Callback,
-            |name| callback_vars.get(name).cloned(),
-            &direct,
-            Default::default(),
-        )
-        .await,
-    )
-    .await;
+    let callback = in_process(world, Function::Callback, &[], &direct, Default::default()).await;
     let return_url = callback.join("callback").unwrap();
     register_client(&world.fake.monzo, &world.client_secret, &return_url, true);
     let common = [("RETURN_URL", return_url.to_string())];
-    let new_vars: HashMap<&str, String> = world.env(&common).into_iter().collect();
-    let new = serve_function(
-        function_app(
-            Function::New,
-            |name| new_vars.get(name).cloned(),
-            &direct,
-            Default::default(),
-        )
-        .await,
-    )
-    .await;
+    let new = in_process(world, Function::New, &common, &direct, Default::default()).await;
     let mut token_env = common.to_vec();
     token_env.push(("MONZO_CLIENT_SECRET_KMS", world.ciphertext.clone()));
-    let token_vars: HashMap<&str, String> = world.env(&token_env).into_iter().collect();
     let proxied = aws::service_sdk_config(&proxy.url);
     let kms = monzo_auth_kms::opener(&proxied);
-    let token = serve_function(
-        function_app(
-            Function::Token,
-            |name| token_vars.get(name).cloned(),
-            &proxied,
-            token_adapters(&kms),
-        )
-        .await,
+    let token = in_process(
+        world,
+        Function::Token,
+        &token_env,
+        &proxied,
+        token_adapters(&kms),
     )
     .await;
     let driver = Driver {

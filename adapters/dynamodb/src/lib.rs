@@ -7,7 +7,12 @@ pub use store::{DynamoDbStore, Item};
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-pub use shared::app::{AWS_ATTEMPT_TIMEOUT, AWS_OPERATION_TIMEOUT};
+
+/// Every AWS call (DynamoDB, KMS) gives up after this, retries included, so a slow AWS cannot eat
+/// a function's time budget (template.yaml's token Timeout is worked out from it).
+pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// One attempt of an AWS call gives up after this (the SDK's standard retries try again).
+pub const AWS_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 use shared::store::SessionStore;
 
 /// The service's timeouts for an AWS SDK configuration: every AWS call (DynamoDB, KMS) gives up
