@@ -4,6 +4,8 @@
 pub mod aws;
 pub mod lambda;
 
+pub use shared::flow::ManualClock;
+
 use std::collections::HashMap;
 
 use base64::Engine as _;
@@ -15,9 +17,8 @@ use std::time::Duration;
 
 use fake_monzo::{ClientRegistration, FakeMonzo, FakeMonzoConfig, RunningFakeMonzo};
 use serde_json::Value;
-use shared::app::{self, MonzoEndpoint};
+use shared::app;
 use shared::config::{Config, Mode};
-use shared::secret::PlainSecret;
 use shared::store::SessionStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -66,6 +67,8 @@ pub struct AppOptions {
     /// `None`: the memory store.
     pub store: Option<Arc<dyn SessionStore>>,
     pub confidential_client: bool,
+    /// `None`: the system clock.
+    pub clock: Option<Arc<dyn shared::flow::Clock>>,
 }
 
 impl Default for AppOptions {
@@ -74,6 +77,7 @@ impl Default for AppOptions {
             env: Vec::new(),
             store: None,
             confidential_client: true,
+            clock: None,
         }
     }
 }
@@ -81,6 +85,12 @@ impl Default for AppOptions {
 impl AppOptions {
     pub fn env(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.env.push((name, value.into()));
+        self
+    }
+
+    /// Runs the service on `clock`, which the test moves instead of sleeping.
+    pub fn clock(mut self, clock: &shared::flow::ManualClock) -> Self {
+        self.clock = Some(Arc::new(clock.clone()));
         self
     }
 }
@@ -131,36 +141,24 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     ]);
     vars.extend(options.env);
     let config = Config::from_lookup(Mode::Local, |name| vars.get(name).cloned()).expect("config");
-    let store = match options.store {
-        Some(store) => store,
-        None => app::open_store(
-            &config.store,
-            &app::Adapters {
-                sqlite: Some(&monzo_auth_sqlite::open_store),
-                ..Default::default()
-            },
-        )
-        .expect("store"),
-    };
-    let endpoint = MonzoEndpoint {
-        client_id: CLIENT_ID.into(),
-        secret: Arc::new(PlainSecret::new(client_secret.clone().into())),
-        auth_url: config.monzo_auth_url.clone(),
-        api_url: config.monzo_api_url.clone(),
-    };
-    let router = app::local_service(
-        &config,
-        Arc::clone(&store),
-        endpoint,
-        return_url.clone(),
-        addr,
-        false,
-        &app::Adapters {
+    let store = options
+        .store
+        .unwrap_or_else(|| Arc::new(shared::store::MemoryStore::new()));
+    let mut host = app::Host::new(
+        app::Shape::Local {
+            local_addr: addr,
+            demo: false,
+        },
+        app::Adapters {
             monzo: Some(&monzo_auth_monzo_http::open_api),
             ..Default::default()
         },
-    )
-    .expect("app");
+    );
+    host.store = Some(Arc::clone(&store));
+    if let Some(clock) = options.clock {
+        host.clock = clock;
+    }
+    let router = app::build(&config, host).await.expect("app");
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app::serve(listener, router, &config, async {
         let _ = rx.await;

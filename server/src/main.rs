@@ -13,7 +13,6 @@ use shared::config::{Config, Mode};
 use shared::secret::PlainSecret;
 use shared::{app, session};
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 use url::Url;
 
 /// Gets Monzo OAuth tokens for desktop and command-line apps.
@@ -34,13 +33,7 @@ const DEMO_CLIENT_ID: &str = "oauth2client_demo";
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    app::init_logging(app::Logs::Local);
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -51,10 +44,10 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Where Monzo is, and the demo's stand-in when there is one (kept running with the server).
-struct MonzoSide {
+/// The demo's stand-in for Monzo (kept running with the server) and how to reach it.
+struct StandIn {
     endpoint: app::MonzoEndpoint,
-    _stand_in: Option<fake_monzo::RunningFakeMonzo>,
+    running: fake_monzo::RunningFakeMonzo,
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -87,7 +80,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         kms: kms.as_ref().map(|open| open as _),
         ..Default::default()
     };
-    let store = app::open_store(&config.store, &adapters)?;
     let listener = TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("LISTEN_ADDR: cannot listen on {}", config.listen_addr))?;
@@ -97,25 +89,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| app::local_return_url(local_addr));
 
-    let monzo = if args.demo {
-        start_stand_in(&return_url).await?
+    // The demo's stand-in plays Monzo; otherwise the client is as configured.
+    let stand_in = if args.demo {
+        Some(start_stand_in(&return_url).await?)
     } else {
-        real_monzo(&config, &adapters).await?
+        None
     };
-    let stand_in_url = monzo.endpoint.auth_url.clone();
-    let app = app::local_service(
-        &config,
-        store,
-        monzo.endpoint,
-        return_url.clone(),
-        local_addr,
-        args.demo,
-        &adapters,
-    )?;
+    let stand_in_url = stand_in.as_ref().map(|s| s.endpoint.auth_url.clone());
+    let mut host = app::Host::new(
+        app::Shape::Local {
+            local_addr,
+            demo: args.demo,
+        },
+        adapters,
+    );
+    let _stand_in = stand_in.map(|side| {
+        host.monzo = Some(side.endpoint);
+        side.running
+    });
+    let app = app::build(&config, host).await?;
 
     let base = return_url.join(".").unwrap_or_else(|_| return_url.clone());
     // The first line names the address in both modes (tests and scripts read it).
-    if args.demo {
+    if let Some(stand_in_url) = stand_in_url {
         println!(
             "monzo-auth demo: listening on {local_addr}; a built-in stand-in plays Monzo at {stand_in_url} (no real bank involved).\n\
              Open {base} in a browser to walk through a login. Ctrl-C stops."
@@ -133,24 +129,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn real_monzo(config: &Config, adapters: &app::Adapters<'_>) -> anyhow::Result<MonzoSide> {
-    let client_id = config
-        .client_id
-        .clone()
-        .context("MONZO_CLIENT_ID: is not set")?;
-    let secret = app::secret_source(config.client_secret.as_ref(), adapters).await?;
-    Ok(MonzoSide {
-        endpoint: app::MonzoEndpoint {
-            client_id,
-            secret,
-            auth_url: config.monzo_auth_url.clone(),
-            api_url: config.monzo_api_url.clone(),
-        },
-        _stand_in: None,
-    })
-}
-
-async fn start_stand_in(return_url: &Url) -> anyhow::Result<MonzoSide> {
+async fn start_stand_in(return_url: &Url) -> anyhow::Result<StandIn> {
     let secret = session::random_token::<32>();
     let mut stand_in_config = fake_monzo::FakeMonzoConfig::default();
     stand_in_config
@@ -164,14 +143,14 @@ async fn start_stand_in(return_url: &Url) -> anyhow::Result<MonzoSide> {
     let running = fake_monzo::FakeMonzo::start_on_loopback(stand_in_config)
         .await
         .context("cannot start the demo's stand-in for Monzo")?;
-    Ok(MonzoSide {
+    Ok(StandIn {
         endpoint: app::MonzoEndpoint {
             client_id: DEMO_CLIENT_ID.into(),
             secret: Arc::new(PlainSecret::new(secret.into())),
             auth_url: running.auth_url.clone(),
             api_url: running.api_url.clone(),
         },
-        _stand_in: Some(running),
+        running,
     })
 }
 

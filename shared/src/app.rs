@@ -1,4 +1,5 @@
-//! Assembling a running service from its configuration; shared by the local server and tests.
+//! The composition root: assembling the service from its configuration and the adapters a host
+//! links ([`build`]), for the local server, the Lambda functions and the tests alike.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,14 +9,16 @@ use std::sync::Arc;
 
 use axum::Router;
 use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
 use url::Url;
 
-use crate::config::{Config, ConfigError, SecretSetting, StoreSpec};
-use crate::flow::{Flow, FlowSettings, GuessLimits};
+use crate::config::{Config, ConfigError, LambdaFunction, SecretSetting, StoreSpec};
+use crate::flow::{Clock, Flow, FlowSettings, GuessLimits};
 use crate::http::{self, AppState};
 use crate::monzo::{MonzoApi, MonzoClient, MonzoSettings, NoMonzoApi};
 use crate::secret::{ClientSecretSource, NoSecret, PlainSecret};
 use crate::store::{MemoryStore, SessionStore};
+use crate::urls::UrlResolver;
 
 /// A KMS-encrypted secret, opened (one decrypt is tried at once, so a cold start pays for it
 /// rather than the first poll; a failure is logged and retried later).
@@ -130,73 +133,108 @@ pub struct MonzoEndpoint {
     pub api_url: Url,
 }
 
-/// The local server's whole app: every route over one store, talking to `monzo`, with
-/// `return_url` as the registered callback, listening on `local_addr`.
-pub fn local_service(
-    config: &Config,
-    store: Arc<dyn SessionStore>,
-    monzo: MonzoEndpoint,
-    return_url: Url,
-    local_addr: SocketAddr,
-    demo: bool,
-    adapters: &Adapters<'_>,
-) -> Result<Router, ConfigError> {
-    let client = monzo_client(
-        monzo_settings(config, &monzo.client_id, monzo.auth_url, monzo.api_url),
-        adapters,
-    )?;
-    let flow = Flow::new(
-        store,
-        client,
-        monzo.secret,
-        flow_settings(config, Some(return_url.clone())),
-    );
-    Ok(local_app(
-        Arc::new(flow),
-        demo,
-        config,
-        &return_url,
-        local_addr,
-    ))
+/// Which app to build.
+#[derive(Clone, Copy, Debug)]
+pub enum Shape {
+    /// The local server (and the tests' in-process service): every route, for a listener on
+    /// `local_addr`.
+    Local { local_addr: SocketAddr, demo: bool },
+    /// One Lambda function's routes.
+    Lambda(LambdaFunction),
 }
 
-/// The flow's settings from the configuration; `return_url` is the one the host settled on.
-pub fn flow_settings(config: &Config, return_url: Option<Url>) -> FlowSettings {
-    // PUBLIC_BASE_URL, else RETURN_URL without its last segment (an API Gateway stage stays).
-    let public_base = match &config.public_base_url {
-        Some(base) if base.path().ends_with('/') => Some(base.clone()),
-        Some(base) => Url::parse(&format!("{base}/")).ok(),
-        None => return_url.as_ref().and_then(|url| url.join(".").ok()),
+/// What the host hands the composition root besides the configuration.
+pub struct Host<'a> {
+    pub shape: Shape,
+    /// The adapters the host links.
+    pub adapters: Adapters<'a>,
+    /// Where Monzo is and who the service is to it; `None`: as configured (`MONZO_CLIENT_ID`,
+    /// the secret setting, `MONZO_AUTH_URL`, `MONZO_API_URL`).
+    pub monzo: Option<MonzoEndpoint>,
+    /// A store the host opened itself (tests); `None`: the one `STORE` names.
+    pub store: Option<Arc<dyn SessionStore>>,
+    /// Where time comes from ([`crate::flow::SystemClock`] in service).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl<'a> Host<'a> {
+    /// A host that takes everything from the configuration, on the system clock.
+    pub fn new(shape: Shape, adapters: Adapters<'a>) -> Self {
+        Self {
+            shape,
+            adapters,
+            monzo: None,
+            store: None,
+            clock: Arc::new(crate::flow::SystemClock),
+        }
+    }
+}
+
+/// The composition root: the whole app for a configuration and a host, for the local server,
+/// each Lambda function and the tests alike.
+pub async fn build(config: &Config, host: Host<'_>) -> Result<Router, ConfigError> {
+    let adapters = &host.adapters;
+    let store = match host.store {
+        Some(store) => store,
+        None => open_store(&config.store, adapters)?,
     };
-    FlowSettings {
-        public_base,
+    let monzo = match host.monzo {
+        Some(monzo) => monzo,
+        None => MonzoEndpoint {
+            client_id: config.client_id.clone().unwrap_or_default(),
+            secret: secret_source(config.client_secret.as_ref(), adapters).await?,
+            auth_url: config.monzo_auth_url.clone(),
+            api_url: config.monzo_api_url.clone(),
+        },
+    };
+    let client = monzo_client(
+        MonzoSettings {
+            client_id: monzo.client_id,
+            auth_url: monzo.auth_url,
+            api_url: monzo.api_url,
+            connect_timeout: config.monzo_timeout.min(std::time::Duration::from_secs(5)),
+            total_timeout: config.monzo_timeout,
+        },
+        adapters,
+    )?;
+    let return_url = match host.shape {
+        Shape::Local { local_addr, .. } => Some(
+            config
+                .return_url
+                .clone()
+                .unwrap_or_else(|| local_return_url(local_addr)),
+        ),
+        Shape::Lambda(_) => config.return_url.clone(),
+    };
+    let urls = UrlResolver::new(return_url, config.public_base_url.clone());
+    let settings = FlowSettings {
+        urls: urls.clone(),
         guess_limits: GuessLimits {
             per_address: config.guess_limit_per_address,
             global: config.guess_limit_global,
             window: config.guess_window,
         },
-        return_url,
         session_ttl: config.session_ttl,
         poll_interval: config.poll_interval,
         lease: FlowSettings::lease_for(config.monzo_timeout),
         allowed_user_ids: config.allowed_user_ids.clone(),
-    }
-}
-
-/// The Monzo client's settings for a client id and Monzo's two base URLs.
-pub fn monzo_settings(
-    config: &Config,
-    client_id: &str,
-    auth_url: Url,
-    api_url: Url,
-) -> MonzoSettings {
-    MonzoSettings {
-        client_id: client_id.to_owned(),
-        auth_url,
-        api_url,
-        connect_timeout: config.monzo_timeout.min(std::time::Duration::from_secs(5)),
-        total_timeout: config.monzo_timeout,
-    }
+    };
+    let secret = Arc::clone(&monzo.secret);
+    let flow = Arc::new(Flow::new(store, client, monzo.secret, host.clock, settings));
+    let routes = match host.shape {
+        Shape::Local { local_addr, demo } => local_routes(config, &urls, local_addr, demo),
+        Shape::Lambda(LambdaFunction::New) => http::new_routes().merge(http::device_code_routes()),
+        Shape::Lambda(LambdaFunction::Callback) => {
+            http::callback_routes().merge(http::device_page_routes())
+        }
+        Shape::Lambda(LambdaFunction::Token) => http::token_routes()
+            .merge(http::oauth_token_routes())
+            .layer(axum::middleware::from_fn_with_state(
+                secret,
+                http::require_secret,
+            )),
+    };
+    Ok(http::into_app(routes, flow))
 }
 
 /// The default return URL for a local listener: `http://{addr}/callback`, with an unspecified
@@ -213,18 +251,14 @@ pub fn local_return_url(addr: SocketAddr) -> Url {
     Url::parse(&format!("http://{addr}/callback")).expect("a socket address makes a valid URL")
 }
 
-/// Every route in one app: what the local server serves, on `local_addr`, for `return_url`.
-pub fn local_app(
-    flow: Arc<Flow>,
-    demo: bool,
+/// Every route: what the local server serves, on `local_addr`.
+fn local_routes(
     config: &Config,
-    return_url: &Url,
+    urls: &UrlResolver,
     local_addr: SocketAddr,
-) -> Router {
-    let hosts = http::AllowedHosts::new(
-        std::iter::once(return_url).chain(config.public_base_url.as_ref()),
-        local_addr.port(),
-    );
+    demo: bool,
+) -> Router<AppState> {
+    let hosts = http::AllowedHosts::new(urls.configured(), local_addr.port());
     let mut routes = http::new_routes()
         .merge(http::device_code_routes())
         .merge(http::callback_routes())
@@ -235,7 +269,7 @@ pub fn local_app(
     if let Some(limit) = http::limit::RefreshLimit::per_second(config.refresh_limit_per_address) {
         routes = routes.layer(axum::Extension(Arc::new(limit)));
     }
-    let routes = routes
+    routes
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(config.trusted_proxies.clone()),
             http::local_client_addr,
@@ -243,8 +277,97 @@ pub fn local_app(
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(hosts),
             http::check_host,
-        ));
-    http::into_app(routes, flow as AppState)
+        ))
+}
+
+/// The crates whose logs follow the asked level all the way to TRACE; every other crate (the
+/// runtime, hyper, the AWS SDK: a TRACE runtime log can carry a request's payload) stops at DEBUG.
+const OWN_CRATES: &[&str] = &[
+    "shared",
+    "lambda_common",
+    "monzo_auth",
+    "monzo_auth_new",
+    "monzo_auth_callback",
+    "monzo_auth_token",
+];
+
+/// How a function logs, from what Lambda sets from the template's `LoggingConfig`:
+/// `AWS_LAMBDA_LOG_FORMAT` (`JSON` or `Text`) and `AWS_LAMBDA_LOG_LEVEL` (`TRACE` ... `FATAL`,
+/// only with JSON; INFO when unset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSettings {
+    pub json: bool,
+    pub level: tracing::Level,
+}
+
+impl LogSettings {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let json = lookup("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+        let level = match lookup("AWS_LAMBDA_LOG_LEVEL")
+            .unwrap_or_default()
+            .to_ascii_uppercase()
+            .as_str()
+        {
+            "TRACE" => tracing::Level::TRACE,
+            "DEBUG" => tracing::Level::DEBUG,
+            "WARN" => tracing::Level::WARN,
+            "ERROR" | "FATAL" => tracing::Level::ERROR,
+            _ => tracing::Level::INFO,
+        };
+        Self { json, level }
+    }
+
+    /// The filter: the asked level for this project's crates, at most DEBUG for the others.
+    pub fn filter(&self) -> EnvFilter {
+        let others = self.level.min(tracing::Level::DEBUG);
+        let directives: Vec<String> = std::iter::once(others.to_string())
+            .chain(
+                OWN_CRATES
+                    .iter()
+                    .map(|krate| format!("{krate}={}", self.level)),
+            )
+            .collect();
+        EnvFilter::builder().parse_lossy(directives.join(","))
+    }
+}
+
+/// Where the logs go, set up once at start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logs {
+    /// The local server: stderr, filtered by `RUST_LOG` (INFO by default), colours on a terminal.
+    Local,
+    /// A Lambda function, for CloudWatch: JSON lines when Lambda's log format is JSON (Lambda
+    /// then filters by their `level`), else plain text without colours or timestamps
+    /// (CloudWatch adds its own); the level as [`LogSettings`] reads it.
+    Lambda,
+}
+
+/// Sets up logging for the whole process.
+pub fn init_logging(logs: Logs) {
+    match logs {
+        Logs::Local => tracing_subscriber::fmt()
+            .with_env_filter(
+                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            )
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        Logs::Lambda => {
+            let settings = LogSettings::from_lookup(|name| std::env::var(name).ok());
+            let builder = tracing_subscriber::fmt()
+                .with_env_filter(settings.filter())
+                .with_ansi(false);
+            if settings.json {
+                builder
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .init();
+            } else {
+                builder.without_time().init();
+            }
+        }
+    }
 }
 
 /// Serves `app` on `listener` within the configuration's connection limits until `shutdown`
@@ -261,4 +384,49 @@ pub fn serve(
         crate::serve::ServerLimits::from_config(config),
         shutdown,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(format: Option<&str>, level: Option<&str>) -> LogSettings {
+        LogSettings::from_lookup(|name| match name {
+            "AWS_LAMBDA_LOG_FORMAT" => format.map(str::to_owned),
+            "AWS_LAMBDA_LOG_LEVEL" => level.map(str::to_owned),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn log_settings_follow_lambdas_logging_config() {
+        assert_eq!(
+            settings(None, None),
+            LogSettings {
+                json: false,
+                level: tracing::Level::INFO
+            }
+        );
+        let json_trace = settings(Some("JSON"), Some("TRACE"));
+        assert!(json_trace.json);
+        assert_eq!(json_trace.level, tracing::Level::TRACE);
+        assert_eq!(
+            settings(Some("JSON"), Some("FATAL")).level,
+            tracing::Level::ERROR
+        );
+        assert_eq!(
+            settings(Some("Text"), Some("warn")).level,
+            tracing::Level::WARN
+        );
+    }
+
+    #[test]
+    fn other_crates_stop_at_debug_whatever_level_is_asked() {
+        let filter = settings(Some("JSON"), Some("TRACE")).filter().to_string();
+        assert!(filter.contains("shared=trace"), "{filter}");
+        assert!(filter.contains("monzo_auth_token=trace"), "{filter}");
+        assert!(filter.split(',').any(|d| d == "debug"), "{filter}");
+        let quiet = settings(Some("JSON"), Some("ERROR")).filter().to_string();
+        assert!(quiet.split(',').any(|d| d == "error"), "{quiet}");
+    }
 }

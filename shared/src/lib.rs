@@ -7,6 +7,7 @@
 //! - [`flow`]: the login flow, free of HTTP
 //! - [`http`]: routers, the error-to-response mapping and the pages
 //! - [`config`]: typed settings from the environment
+//! - [`urls`]: the service's public URLs, configured or derived per request
 //! - [`app`]: assembling the pieces from a [`config::Config`]
 
 pub mod app;
@@ -18,3 +19,4 @@ pub mod secret;
 pub mod serve;
 pub mod session;
 pub mod store;
+pub mod urls;

@@ -6,12 +6,14 @@
 //! sealed to. Knowing a state, or dumping the whole table, yields neither the id nor a usable code.
 
 use std::fmt;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crypto_box::aead::OsRng;
 use crypto_box::aead::rand_core::RngCore as _;
 use hkdf::Hkdf;
+use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
@@ -116,9 +118,9 @@ impl SealingKey {
 
     /// Opens a code sealed by [`SealPublicKey::seal`]; `None` if it was sealed to another key or
     /// tampered with.
-    pub fn open(&self, sealed: &[u8]) -> Option<String> {
+    pub fn open(&self, sealed: &[u8]) -> Option<AuthCode> {
         let plain = self.0.unseal(sealed).ok()?;
-        String::from_utf8(plain).ok()
+        AuthCode::parse(String::from_utf8(plain).ok()?)
     }
 }
 
@@ -128,9 +130,9 @@ pub struct SealPublicKey(pub [u8; 32]);
 
 impl SealPublicKey {
     /// Seals the authorization code (a libsodium-compatible sealed box).
-    pub fn seal(&self, code: &str) -> Vec<u8> {
+    pub fn seal(&self, code: &AuthCode) -> Vec<u8> {
         crypto_box::PublicKey::from(self.0)
-            .seal(&mut OsRng, code.as_bytes())
+            .seal(&mut OsRng, code.expose().as_bytes())
             .expect("sealing to a valid X25519 key cannot fail")
     }
 }
@@ -155,7 +157,8 @@ impl CodeChallenge {
     }
 
     /// Whether `verifier` (RFC 7636: 43 to 128 unreserved characters) hashes to this challenge.
-    pub fn is_met_by(&self, verifier: &str) -> bool {
+    pub fn is_met_by(&self, verifier: &CodeVerifier) -> bool {
+        let verifier = verifier.expose();
         let well_formed = (43..=128).contains(&verifier.len())
             && verifier
                 .bytes()
@@ -165,6 +168,86 @@ impl CodeChallenge {
         }
         let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         computed.as_bytes().ct_eq(self.0.as_bytes()).into()
+    }
+}
+
+/// Defines a secret a client sends, parsed at the edge: held as a [`SecretString`], so its
+/// `Debug` shows nothing, and exposed only where it is sent on.
+macro_rules! secret_input {
+    ($(#[$doc:meta])* $name:ident, $valid:expr) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name(SecretString);
+
+        impl $name {
+            /// `None` unless the text is well formed.
+            pub fn parse(text: impl Into<String>) -> Option<Self> {
+                let text: String = text.into();
+                let valid: fn(&str) -> bool = $valid;
+                valid(&text).then(|| Self(text.into()))
+            }
+
+            pub fn expose(&self) -> &str {
+                self.0.expose_secret()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+}
+
+/// Longest authorization code or refresh token accepted (Monzo's are a few hundred bytes).
+pub const MAX_FORWARDED_TOKEN: usize = 4096;
+
+fn is_forwardable(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_FORWARDED_TOKEN
+        && text.bytes().all(|b| b.is_ascii_graphic())
+}
+
+secret_input!(
+    /// The single-use authorization code Monzo hands the callback (any text Monzo sends, up to
+    /// the bound: Monzo judges it at the exchange).
+    AuthCode,
+    |text| !text.is_empty() && text.len() <= MAX_FORWARDED_TOKEN
+);
+
+secret_input!(
+    /// A refresh token a client sends to be refreshed at Monzo with the service's secret:
+    /// bounded before it is forwarded.
+    RefreshToken,
+    is_forwardable
+);
+
+secret_input!(
+    /// An RFC 7636 code verifier as sent; [`CodeChallenge::is_met_by`] judges it (a malformed
+    /// one simply does not match).
+    CodeVerifier,
+    |text| !text.is_empty() && text.len() <= MAX_FORWARDED_TOKEN
+);
+
+/// Longest `client_id` accepted; there is no registration, so this only bounds the input.
+const MAX_CLIENT_ID_LEN: usize = 255;
+
+/// The `client_id` a device login is started with (RFC 6749 A.1: printable ASCII). Not a
+/// secret: there is no client registration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(text: &str) -> Option<Self> {
+        (!text.is_empty()
+            && text.len() <= MAX_CLIENT_ID_LEN
+            && text.bytes().all(|b| (0x20..=0x7e).contains(&b)))
+        .then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -317,10 +400,11 @@ pub struct Session {
 }
 
 impl Session {
-    /// A fresh pending session for `id`, alive for `ttl_ms` and remembered as expired for
-    /// `purge_grace_secs` more.
-    pub fn new_pending(id: &PollId, now_ms: i64, ttl_ms: i64, purge_grace_secs: i64) -> Self {
-        let expires_at_ms = now_ms + ttl_ms;
+    /// A fresh pending session for `id`, alive for `ttl` and remembered as expired for as long
+    /// again (so a late poll still learns it expired).
+    pub fn new_pending(id: &PollId, now_ms: i64, ttl: Duration) -> Self {
+        let expires_at_ms = now_ms + ttl.as_millis() as i64;
+        let purge_grace_secs = ttl.as_secs() as i64;
         Self {
             state: id.state(),
             status: Status::Pending,
@@ -398,21 +482,28 @@ mod tests {
     #[test]
     fn only_the_id_holder_opens_the_sealed_code() {
         let id = PollId::generate();
-        let sealed = id.sealing_key().public_key().seal("the-code");
+        let code = AuthCode::parse("the-code").unwrap();
+        let sealed = id.sealing_key().public_key().seal(&code);
         assert!(!sealed.windows(8).any(|w| w == b"the-code"));
-        assert_eq!(id.sealing_key().open(&sealed).as_deref(), Some("the-code"));
-        assert_eq!(PollId::generate().sealing_key().open(&sealed), None);
+        assert_eq!(
+            id.sealing_key()
+                .open(&sealed)
+                .map(|c| c.expose().to_owned()),
+            Some("the-code".to_owned())
+        );
+        assert!(PollId::generate().sealing_key().open(&sealed).is_none());
     }
 
     #[test]
     fn code_challenge_checks_the_verifier() {
         // RFC 7636 appendix B.
-        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let verifier_text = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge =
             CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
-        assert!(challenge.is_met_by(verifier));
-        assert!(!challenge.is_met_by("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj"));
-        assert!(!challenge.is_met_by("short"));
+        let verifier = |text: &str| CodeVerifier::parse(text).unwrap();
+        assert!(challenge.is_met_by(&verifier(verifier_text)));
+        assert!(!challenge.is_met_by(&verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXj")));
+        assert!(!challenge.is_met_by(&verifier("short")));
         assert!(CodeChallenge::parse("plain-text-challenge").is_none());
     }
 
@@ -475,5 +566,29 @@ mod tests {
         let shown = format!("{:?} {:?}", id, id.state());
         assert!(!shown.contains(&id.expose()));
         assert!(!shown.contains(&id.state().as_text()));
+        let secret = "s3cr3t-value";
+        let shown = format!(
+            "{:?} {:?} {:?}",
+            AuthCode::parse(secret).unwrap(),
+            RefreshToken::parse(secret).unwrap(),
+            CodeVerifier::parse(secret).unwrap()
+        );
+        assert_eq!(
+            shown,
+            "AuthCode(<redacted>) RefreshToken(<redacted>) CodeVerifier(<redacted>)"
+        );
+    }
+
+    #[test]
+    fn forwarded_tokens_and_client_ids_are_bounded() {
+        assert!(AuthCode::parse("").is_none());
+        assert!(AuthCode::parse("c".repeat(MAX_FORWARDED_TOKEN + 1)).is_none());
+        assert!(RefreshToken::parse("a b").is_none());
+        assert!(RefreshToken::parse("x".repeat(MAX_FORWARDED_TOKEN + 1)).is_none());
+        assert!(RefreshToken::parse("x".repeat(MAX_FORWARDED_TOKEN)).is_some());
+        assert!(ClientId::parse("my app").is_some());
+        assert!(ClientId::parse("").is_none());
+        assert!(ClientId::parse("tab\there").is_none());
+        assert!(ClientId::parse(&"c".repeat(256)).is_none());
     }
 }

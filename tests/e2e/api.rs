@@ -196,7 +196,13 @@ async fn a_denial_answers_403_on_every_poll() {
 
 #[tokio::test]
 async fn expired_sessions_answer_410() {
-    let app = spawn_app_with(AppOptions::default().env("SESSION_TTL_SECS", "1")).await;
+    let clock = ManualClock::new();
+    let app = spawn_app_with(
+        AppOptions::default()
+            .env("SESSION_TTL_SECS", "1")
+            .clock(&clock),
+    )
+    .await;
     let driver = app.driver();
     let never_finished = driver.start().await;
     let (authorized, _) = driver.authorized_session(DEMO_USER).await;
@@ -205,7 +211,7 @@ async fn expired_sessions_answer_410() {
         .at_monzo(&late.login_url, DEMO_USER, Decision::Approve)
         .await;
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_secs(1));
     driver
         .poll(&never_finished.id)
         .await

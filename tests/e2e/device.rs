@@ -345,7 +345,8 @@ async fn device_code_answers_as_rfc_8628_says() {
 
 #[tokio::test]
 async fn every_token_endpoint_error_is_a_400_with_an_error_code() {
-    let app = spawn_app().await;
+    let clock = ManualClock::new();
+    let app = spawn_app_with(AppOptions::default().clock(&clock)).await;
     let driver = app.driver();
     let started = device_code(&app).await;
     let device_code = started["device_code"].as_str().unwrap();
@@ -452,48 +453,60 @@ async fn every_token_endpoint_error_is_a_400_with_an_error_code() {
     driver
         .approve_device(&complete, DEMO_USER, Decision::Deny)
         .await;
-    tokio::time::sleep(Duration::from_millis(6100)).await; // the interval grew to 6 s above
+    clock.advance(Duration::from_secs(6)); // the interval grew to 6 s above
     assert_oauth_error(&poll(APP).await, "access_denied");
 }
 
 #[tokio::test]
 async fn redeemed_and_expired_device_codes_answer_their_errors() {
-    let app = spawn_app_with(AppOptions::default().env("SESSION_TTL_SECS", "2")).await;
+    let clock = ManualClock::new();
+    let app = spawn_app_with(
+        AppOptions::default()
+            .env("SESSION_TTL_SECS", "2")
+            .clock(&clock),
+    )
+    .await;
     let code = approved_device_code(&app).await;
     let answer = poll_device(&app, &code).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["token_type"], "Bearer");
     assert_eq!(answer.body["user_id"], DEMO_USER);
     assert!(answer.body["refresh_token"].is_string());
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_secs(1));
     assert_oauth_error(&poll_device(&app, &code).await, "invalid_grant");
 
     let late = device_code(&app).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_secs(2));
     let polled = late["device_code"].as_str().unwrap().to_owned();
     assert_oauth_error(&poll_device(&app, &polled).await, "expired_token");
 }
 
 #[tokio::test]
 async fn a_monzo_outage_during_a_device_exchange_is_slow_down_and_loses_nothing() {
-    let app = spawn_app().await;
+    let clock = ManualClock::new();
+    let app = spawn_app_with(AppOptions::default().clock(&clock)).await;
     let polled = approved_device_code(&app).await;
     app.fake().fail_next(1, Failure::Status(503));
     assert_oauth_error(&poll_device(&app, &polled).await, "slow_down");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_secs(1));
     let answer = poll_device(&app, &polled).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 }
 
 #[tokio::test]
 async fn after_a_device_exchange_of_unknown_outcome_polls_are_pending_until_the_lease_lapses() {
-    let app = spawn_app_with(AppOptions::default().env("MONZO_TIMEOUT_SECS", "1")).await;
+    let clock = ManualClock::new();
+    let app = spawn_app_with(
+        AppOptions::default()
+            .env("MONZO_TIMEOUT_SECS", "1")
+            .clock(&clock),
+    )
+    .await;
     let polled = approved_device_code(&app).await;
     // A 502 from Monzo: it may have taken the code.
     app.fake().fail_next(1, Failure::Status(502));
-    let failed_at = std::time::Instant::now();
     assert_oauth_error(&poll_device(&app, &polled).await, "slow_down");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(Duration::from_secs(1));
     assert_oauth_error(&poll_device(&app, &polled).await, "authorization_pending");
     assert_eq!(
         app.fake().stats().token_calls,
@@ -501,8 +514,9 @@ async fn after_a_device_exchange_of_unknown_outcome_polls_are_pending_until_the_
         "no second exchange during the lease"
     );
     let lease = shared::flow::FlowSettings::lease_for(Duration::from_secs(1));
-    tokio::time::sleep(lease.saturating_sub(failed_at.elapsed()) + Duration::from_millis(500))
-        .await;
+    clock.advance(lease - Duration::from_secs(2));
+    assert_oauth_error(&poll_device(&app, &polled).await, "authorization_pending");
+    clock.advance(Duration::from_secs(1));
     let answer = poll_device(&app, &polled).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
 }

@@ -504,19 +504,15 @@ async fn the_local_server_runs_on_dynamodb_with_a_kms_secret() {
         monzo: Some(&monzo_auth_monzo_http::open_api),
         ..Default::default()
     };
-    let store = shared::app::open_store(&config.store, &adapters).unwrap();
-    let secret = shared::app::secret_source(config.client_secret.as_ref(), &adapters)
-        .await
-        .unwrap();
-    let endpoint = shared::app::MonzoEndpoint {
-        client_id: CLIENT_ID.into(),
-        secret,
-        auth_url: config.monzo_auth_url.clone(),
-        api_url: config.monzo_api_url.clone(),
-    };
-    let router =
-        shared::app::local_service(&config, store, endpoint, return_url, addr, false, &adapters)
-            .unwrap();
+    // The composition root opens the DynamoDB store and the KMS secret from the settings.
+    let host = shared::app::Host::new(
+        shared::app::Shape::Local {
+            local_addr: addr,
+            demo: false,
+        },
+        adapters,
+    );
+    let router = shared::app::build(&config, host).await.unwrap();
     tokio::spawn(shared::app::serve(
         listener,
         router,
@@ -577,9 +573,11 @@ async fn the_device_flow_and_refresh_run_on_the_functions() {
     let return_url = callback.url().join("callback").unwrap();
     register_client(&world.fake.monzo, &world.client_secret, &return_url, true);
     // The device pages live on the callback function, so that is where people are sent.
+    // A one-second interval (recorded by `new`): the poll after the approval waits only that.
     let common = [
         ("RETURN_URL", return_url.to_string()),
         ("PUBLIC_BASE_URL", callback.url().to_string()),
+        ("POLL_INTERVAL_SECS", "1".to_owned()),
     ];
     let new = world.function("new", &common).await;
     let mut token_env = common.to_vec();
@@ -631,7 +629,7 @@ async fn the_device_flow_and_refresh_run_on_the_functions() {
     let redirect = driver
         .approve_device(&complete, DEMO_USER, Decision::Approve)
         .await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let answer = poll().await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let first_refresh = answer.body["refresh_token"].as_str().unwrap().to_owned();

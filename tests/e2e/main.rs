@@ -7,6 +7,7 @@ mod callback;
 mod cli;
 mod device;
 mod edges;
+mod flow;
 mod lambda;
 mod pages;
 mod process;

@@ -10,11 +10,12 @@ use shared::session::{
 use shared::store::{MemoryStore, SessionStore, StoreError};
 
 const NOW: i64 = 1_800_000_000_000;
+const TTL: std::time::Duration = std::time::Duration::from_secs(600);
 const TTL_MS: i64 = 600_000;
 
 fn pending(now: i64) -> (PollId, Session) {
     let id = PollId::generate();
-    let session = Session::new_pending(&id, now, TTL_MS, 600);
+    let session = Session::new_pending(&id, now, TTL);
     (id, session)
 }
 
@@ -39,7 +40,7 @@ pub async fn create_and_get_round_trip(store: Arc<dyn SessionStore>) {
     let id = PollId::generate();
     let challenge =
         shared::session::CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
-    let full = Session::new_pending(&id, NOW, TTL_MS, 600)
+    let full = Session::new_pending(&id, NOW, TTL)
         .with_code_challenge(challenge)
         .with_return_url(Some("https://x.example/Prod/callback".into()))
         .with_device(DeviceGrant {
@@ -233,7 +234,7 @@ pub async fn purged_only_after_the_grace_period(store: Arc<dyn SessionStore>) {
 
 fn device_session(now: i64, interval_ms: i64) -> (PollId, Session) {
     let id = PollId::generate();
-    let session = Session::new_pending(&id, now, TTL_MS, 600).with_device(DeviceGrant {
+    let session = Session::new_pending(&id, now, TTL).with_device(DeviceGrant {
         client_id: "my-app".into(),
         interval_ms,
         next_poll_ms: None,

@@ -554,7 +554,11 @@ mod tests {
     use shared::session::PollId;
 
     fn session() -> Session {
-        Session::new_pending(&PollId::generate(), 1_800_000_000_000, 600_000, 600)
+        Session::new_pending(
+            &PollId::generate(),
+            1_800_000_000_000,
+            std::time::Duration::from_secs(600),
+        )
     }
 
     #[test]

@@ -163,7 +163,7 @@ impl HttpMonzoApi {
 pub fn open_api(settings: &MonzoSettings) -> Result<std::sync::Arc<dyn MonzoApi>, String> {
     HttpMonzoApi::new(settings)
         .map(|api| std::sync::Arc::new(api) as std::sync::Arc<dyn MonzoApi>)
-        .map_err(|err| shared::http::error::ErrorChain(&err).to_string())
+        .map_err(|err| shared::flow::error::ErrorChain(&err).to_string())
 }
 
 #[async_trait]

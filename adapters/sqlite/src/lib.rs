@@ -21,7 +21,7 @@ use shared::session::{
 pub fn open_store(path: &Path) -> Result<Arc<dyn SessionStore>, String> {
     SqliteStore::open(path)
         .map(|store| Arc::new(store) as Arc<dyn SessionStore>)
-        .map_err(|err| shared::http::error::ErrorChain(&err).to_string())
+        .map_err(|err| shared::flow::error::ErrorChain(&err).to_string())
 }
 
 /// Bumped when the tables' shape changes; `MIGRATIONS[n]` takes version n to n + 1.

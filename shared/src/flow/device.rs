@@ -6,14 +6,15 @@ use std::net::IpAddr;
 
 use url::Url;
 
-use super::{Flow, FlowError, Poll, is_claimable, now_ms};
-use crate::session::{DeviceGrant, Pace, PollId, Session, State, Status, UserCode, UserCodeRecord};
+use super::{DeviceError, DevicePollError, Flow, Internal, NoPublicUrl, Poll, TokenError};
+use crate::session::{
+    ClientId, DeviceGrant, Pace, PollId, Session, State, Status, UserCode, UserCodeRecord,
+};
 use crate::store::StoreError;
+use crate::urls::PublicUrls;
 
 /// RFC 8628 3.5: each `slow_down` adds five seconds to the interval.
 const SLOW_DOWN_STEP_MS: i64 = 5_000;
-/// Longest `client_id` accepted; there is no registration, so this only bounds the input.
-const MAX_CLIENT_ID_LEN: usize = 255;
 /// Attempts at drawing a user code that no live session has.
 const USER_CODE_ATTEMPTS: usize = 5;
 
@@ -50,69 +51,30 @@ pub struct DeviceStarted {
     pub interval: u64,
 }
 
-/// Why `/device` could not take a person on to Monzo (answered with a page).
-#[derive(Debug, thiserror::Error)]
-pub enum DeviceError {
-    #[error("no session has that user code")]
-    WrongCode,
-    #[error("too many wrong user codes")]
-    TooManyGuesses { retry_after_secs: u64 },
-    #[error("the session expired")]
-    Expired,
-    #[error("the session already went through Monzo")]
-    AlreadyUsed,
-    #[error("no return URL is configured or known for this session")]
-    NoReturnUrl,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
 impl Flow {
-    /// The public base URL: configured, or what the host derived from the request.
-    pub fn public_base(&self, derived: Option<&Url>) -> Option<Url> {
-        self.settings
-            .public_base
-            .clone()
-            .or_else(|| derived.cloned())
-    }
-
-    /// `POST /device/code`: a device session for `client_id`. `derived_base` is the host's
-    /// view of the public base URL when none is configured (Lambda).
+    /// `POST /device/code`: a device session for `client_id`, whose login returns to `urls`'
+    /// callback.
     pub async fn start_device(
         &self,
-        client_id: Option<&str>,
-        derived_base: Option<&Url>,
-    ) -> Result<DeviceStarted, FlowError> {
-        let client_id = client_id.ok_or(FlowError::InvalidRequest("client_id is required"))?;
-        // RFC 6749 A.1: client_id is printable ASCII (VSCHAR).
-        if client_id.len() > MAX_CLIENT_ID_LEN
-            || !client_id.bytes().all(|b| (0x20..=0x7e).contains(&b))
-        {
-            return Err(FlowError::InvalidRequest("client_id is malformed"));
-        }
-        let base = self
-            .public_base(derived_base)
-            .ok_or(FlowError::NoReturnUrl)?;
-        // Recorded even when configured: the `/device` pages (another Lambda function) build
-        // the login URL from it, and the exchange must send the very same value.
-        let return_url = match &self.settings.return_url {
-            Some(configured) => configured.clone(),
-            None => base.join("callback").map_err(|_| FlowError::NoReturnUrl)?,
-        };
+        client_id: ClientId,
+        urls: &PublicUrls,
+    ) -> Result<DeviceStarted, Internal> {
         let id = PollId::generate();
-        let now = now_ms();
+        let now = self.now();
         let ttl = self.settings.session_ttl;
         let interval_ms = self.settings.poll_interval.as_millis() as i64;
-        let session = Session::new_pending(&id, now, ttl.as_millis() as i64, ttl.as_secs() as i64)
-            .with_return_url(Some(return_url.to_string()))
+        // The `/device` pages (another Lambda function) build the login URL from the recorded
+        // callback, and the exchange must send the very same value.
+        let session = Session::new_pending(&id, now, ttl)
+            .with_return_url(Some(urls.callback().to_string()))
             .with_device(DeviceGrant {
-                client_id: client_id.to_owned(),
+                client_id: client_id.as_str().to_owned(),
                 interval_ms,
                 next_poll_ms: None,
             });
         self.store.create(&session).await?;
         let user_code = self.assign_user_code(&session, now).await?;
-        let verification_uri = base.join("device").map_err(|_| FlowError::NoReturnUrl)?;
+        let verification_uri = urls.at("device");
         let mut verification_uri_complete = verification_uri.clone();
         verification_uri_complete
             .query_pairs_mut()
@@ -129,7 +91,7 @@ impl Flow {
 
     /// Draws user codes until one is free (a clash needs two live sessions drawing the same
     /// 34.6-bit code, so a second draw is already rare).
-    async fn assign_user_code(&self, session: &Session, now: i64) -> Result<UserCode, FlowError> {
+    async fn assign_user_code(&self, session: &Session, now: i64) -> Result<UserCode, Internal> {
         for _ in 0..USER_CODE_ATTEMPTS {
             let code = UserCode::generate();
             let record = UserCodeRecord {
@@ -145,15 +107,16 @@ impl Flow {
         Err(StoreError::Conflict.into())
     }
 
-    /// `/device`: finds the pending session a typed (or linked) user code belongs to. Wrong
+    /// `/device`: finds the pending session a typed (or linked) user code belongs to; `typed`
+    /// is `None` for text that is not a user code at all, which counts as a wrong code. Wrong
     /// codes count against `addr` and the global budget; once either is spent, every attempt
     /// is refused until the window ends, right or wrong.
     pub async fn find_device_session(
         &self,
-        typed: &str,
+        typed: Option<UserCode>,
         addr: Option<ClientAddr>,
     ) -> Result<(UserCode, Session), DeviceError> {
-        let now = now_ms();
+        let now = self.now();
         let counters = self.guess_counters(addr, now);
         for (key, limit, _) in &counters {
             if *limit > 0 && self.store.failures(key).await? >= *limit {
@@ -162,7 +125,7 @@ impl Flow {
                 });
             }
         }
-        let found = match UserCode::parse(typed) {
+        let found = match typed {
             Some(code) => match self.store.find_user_code(&code.store_key()).await? {
                 Some(record) if record.expires_at_ms > now => Some((code, record.state)),
                 _ => None,
@@ -190,15 +153,15 @@ impl Flow {
     /// After the person confirmed the code: Monzo's login URL for that session.
     pub async fn device_login_url(
         &self,
-        typed: &str,
+        typed: Option<UserCode>,
         addr: Option<ClientAddr>,
     ) -> Result<Url, DeviceError> {
         let (_, session) = self.find_device_session(typed, addr).await?;
-        let redirect_uri = match (&session.return_url, &self.settings.return_url) {
-            (Some(recorded), _) => recorded.clone(),
-            (None, Some(configured)) => configured.to_string(),
-            (None, None) => return Err(DeviceError::NoReturnUrl),
-        };
+        let redirect_uri = self
+            .settings
+            .urls
+            .redirect_uri_of(session.return_url.as_deref())
+            .ok_or(NoPublicUrl)?;
         Ok(self.monzo.login_url(&redirect_uri, &session.state))
     }
 
@@ -226,36 +189,41 @@ impl Flow {
         (remaining as u64).div_ceil(1000)
     }
 
-    /// `POST /oauth/token` with a device code: RFC 8628 3.4/3.5. A wrong `client_id` is refused
-    /// before the poll counts, so it does not use up the session's interval.
+    /// `POST /oauth/token` with a device code: RFC 8628 3.4/3.5. `device_code` is `None` for a
+    /// value that is not one of ours (unknown, as RFC 8628 has it). A wrong `client_id` is
+    /// refused before the poll counts, so it does not use up the session's interval.
     pub async fn poll_device(
         &self,
-        device_code: Option<&str>,
-        client_id: Option<&str>,
-    ) -> Result<Poll, FlowError> {
-        let device_code =
-            device_code.ok_or(FlowError::InvalidRequest("device_code is required"))?;
-        let client_id = client_id.ok_or(FlowError::InvalidRequest("client_id is required"))?;
-        let id = PollId::parse(device_code).ok_or(FlowError::NotFound)?;
+        device_code: Option<&PollId>,
+        client_id: &str,
+    ) -> Result<Poll, DevicePollError> {
+        let id = device_code.ok_or(TokenError::NotFound)?;
         let state: State = id.state();
-        let now = now_ms();
-        let session = self.store.get(&state).await?.ok_or(FlowError::NotFound)?;
-        let device = session.device.as_ref().ok_or(FlowError::NotFound)?;
+        let now = self.now();
+        let session = self
+            .store
+            .get(&state)
+            .await
+            .map_err(TokenError::from)?
+            .ok_or(TokenError::NotFound)?;
+        let device = session.device.as_ref().ok_or(TokenError::NotFound)?;
         if session.is_expired(now) {
-            return Err(FlowError::Expired);
+            return Err(TokenError::Expired.into());
         }
         if device.client_id != client_id {
-            return Err(FlowError::InvalidClient);
+            return Err(DevicePollError::InvalidClient);
         }
-        match self.store.pace_poll(&state, now, SLOW_DOWN_STEP_MS).await? {
+        match self
+            .store
+            .pace_poll(&state, now, SLOW_DOWN_STEP_MS)
+            .await
+            .map_err(TokenError::from)?
+        {
             Pace::Allowed => {}
-            Pace::SlowDown { .. } => return Err(FlowError::SlowDown),
-            Pace::NotFound => return Err(FlowError::NotFound),
+            Pace::SlowDown { .. } => return Err(DevicePollError::SlowDown),
+            Pace::NotFound => return Err(TokenError::NotFound.into()),
         }
-        if !is_claimable(&session, now)? {
-            return Ok(self.pending());
-        }
-        self.claim_and_redeem(&id, now).await
+        Ok(self.redeem_if_ready(id, &session, now).await?)
     }
 }
 

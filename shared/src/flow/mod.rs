@@ -1,90 +1,41 @@
 //! The login flow itself, independent of HTTP: start a session, take Monzo's callback, redeem.
 //!
-//! Handlers call these functions and map [`FlowError`] to a response in one place per contract:
-//! `http::error` for the simple API, `http::oauth` for the standard OAuth endpoints. Time comes
-//! from [`now_ms`] here and is handed to the store, which keeps none.
+//! Handlers parse what a request carries into the types here ([`PollId`], [`AuthCode`], ...) and
+//! map each step's error ([`error`]) to their contract's answer. Time comes from the [`Clock`]
+//! the flow is given and is handed to the store, which keeps none.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use secrecy::SecretString;
 use time::OffsetDateTime;
 use url::Url;
 
 use crate::monzo::{MonzoClient, MonzoError, MonzoToken};
-use crate::secret::{ClientSecretSource, SecretUnavailable};
-use crate::session::{CodeChallenge, Lease, PollId, Session, State, Status, random_token};
-use crate::store::{SessionStore, StoreError};
+use crate::secret::ClientSecretSource;
+use crate::session::{
+    AuthCode, CodeChallenge, CodeVerifier, Lease, PollId, RefreshToken, Session, State, Status,
+    random_token,
+};
+use crate::store::SessionStore;
+use crate::urls::{PublicUrls, UrlResolver};
 
+mod clock;
 mod device;
+pub mod error;
 
-pub use device::{ClientAddr, DeviceError, DeviceStarted};
-
-/// Longest authorization code the callback accepts (Monzo's are far shorter).
-const MAX_CODE_LEN: usize = 4096;
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Everything that can go wrong in the flow, each mapped to one answer by the HTTP layer.
-#[derive(Debug, thiserror::Error)]
-pub enum FlowError {
-    #[error("invalid request: {0}")]
-    InvalidRequest(&'static str),
-    #[error("no such session")]
-    NotFound,
-    #[error("the session expired")]
-    Expired,
-    #[error("the user denied access")]
-    Denied,
-    #[error("the Monzo user is not on ALLOWED_USER_IDS")]
-    UserNotAllowed,
-    #[error("code_verifier is missing or does not match")]
-    VerifierMismatch,
-    #[error("the authorization code was not accepted")]
-    CodeRejected,
-    #[error("Monzo is unavailable")]
-    Upstream(#[source] MonzoError),
-    #[error(transparent)]
-    Secret(#[from] SecretUnavailable),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("no return URL is configured or known for this session")]
-    NoReturnUrl,
-    /// A device poll named another `client_id` than the session was started with.
-    #[error("the client_id does not match the device_code's")]
-    InvalidClient,
-    /// A device poll came sooner than the session's interval allows.
-    #[error("polled too fast")]
-    SlowDown,
-    /// Monzo refused a refresh token (its 400, 401 or 403).
-    #[error("the refresh token was not accepted")]
-    RefreshRejected,
-}
-
-/// Why a callback was refused (the browser gets a page, not JSON).
-#[derive(Debug, thiserror::Error)]
-pub enum CallbackError {
-    #[error("the callback is missing its parameters")]
-    MissingParameters,
-    #[error("unknown, expired or already used state")]
-    UnusableState,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use device::{ClientAddr, DeviceStarted};
+pub use error::{
+    CallbackError, DeviceError, DevicePollError, Internal, NoPublicUrl, PollError, RefreshError,
+    TokenError,
+};
 
 #[derive(Debug, Clone)]
 pub struct FlowSettings {
-    /// The configured `/callback` URL; `None` when each session records its own.
-    pub return_url: Option<Url>,
-    /// The service's public base URL (device-flow URLs, metadata), ending in `/`; `None` when
-    /// the host derives it per request.
-    pub public_base: Option<Url>,
+    /// The service's public URLs, configured or derived per request.
+    pub urls: UrlResolver,
     /// Limits on wrong user codes at `/device`.
     pub guess_limits: GuessLimits,
     pub session_ttl: Duration,
@@ -111,10 +62,6 @@ impl FlowSettings {
         monzo_timeout * 2 + Duration::from_secs(10)
     }
 }
-
-/// The longest token the service forwards to Monzo (refresh tokens; Monzo's are a few hundred
-/// bytes).
-pub const MAX_FORWARDED_TOKEN: usize = 4096;
 
 /// A session just created.
 #[derive(Debug)]
@@ -152,18 +99,20 @@ pub enum CallbackOutcome {
     Denied,
 }
 
-/// The parameters Monzo appends to the return URL.
-#[derive(Debug, Default)]
-pub struct CallbackParams {
-    pub state: Option<String>,
-    pub code: Option<String>,
-    pub error: Option<String>,
+/// Monzo's redirect back to `/callback`, as the handler read it.
+#[derive(Debug)]
+pub enum Callback {
+    /// The person approved: a code for the session with this state.
+    Code { state: State, code: AuthCode },
+    /// Monzo sent an error (it only sends `access_denied`): no code is coming.
+    Refused { state: State },
 }
 
 pub struct Flow {
     store: Arc<dyn SessionStore>,
     monzo: MonzoClient,
     secret: Arc<dyn ClientSecretSource>,
+    clock: Arc<dyn Clock>,
     settings: FlowSettings,
 }
 
@@ -172,12 +121,14 @@ impl Flow {
         store: Arc<dyn SessionStore>,
         monzo: MonzoClient,
         secret: Arc<dyn ClientSecretSource>,
+        clock: Arc<dyn Clock>,
         settings: FlowSettings,
     ) -> Self {
         Self {
             store,
             monzo,
             secret,
+            clock,
             settings,
         }
     }
@@ -190,27 +141,27 @@ impl Flow {
         &self.monzo
     }
 
-    /// Creates a session. `return_url` overrides the configured one (Lambda derives it from the
-    /// request) and is then recorded in the session, so the exchange sends the same value.
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Creates a session whose login returns to `urls`' callback (recorded in the session, so
+    /// the exchange sends the very same redirect URI).
     pub async fn start(
         &self,
         code_challenge: Option<CodeChallenge>,
-        return_url: Option<Url>,
-    ) -> Result<Started, FlowError> {
-        let (redirect_uri, recorded) = match (&self.settings.return_url, return_url) {
-            (Some(configured), _) => (configured.clone(), None),
-            (None, Some(derived)) => (derived.clone(), Some(derived.to_string())),
-            (None, None) => return Err(FlowError::NoReturnUrl),
-        };
+        urls: &PublicUrls,
+    ) -> Result<Started, Internal> {
         let id = PollId::generate();
         let ttl = self.settings.session_ttl;
-        let session =
-            Session::new_pending(&id, now_ms(), ttl.as_millis() as i64, ttl.as_secs() as i64)
-                .with_code_challenge(code_challenge)
-                .with_return_url(recorded);
+        let session = Session::new_pending(&id, self.now(), ttl)
+            .with_code_challenge(code_challenge)
+            .with_return_url(Some(urls.callback().to_string()));
         self.store.create(&session).await?;
         Ok(Started {
-            login_url: self.monzo.login_url(redirect_uri.as_str(), &session.state),
+            login_url: self
+                .monzo
+                .login_url(urls.callback().as_str(), &session.state),
             id,
             expires_in: ttl.as_secs(),
             interval: self.settings.poll_interval.as_secs(),
@@ -218,16 +169,10 @@ impl Flow {
     }
 
     /// Takes Monzo's redirect: seals the code into the session (once), or records a denial.
-    pub async fn callback(&self, params: CallbackParams) -> Result<CallbackOutcome, CallbackError> {
-        let state = params
-            .state
-            .as_deref()
-            .ok_or(CallbackError::MissingParameters)?;
-        // A malformed state cannot name a session; refuse it without touching the store.
-        let state = State::parse(state).ok_or(CallbackError::UnusableState)?;
-        let now = now_ms();
-        match (params.code, params.error) {
-            (Some(code), None) if !code.is_empty() && code.len() <= MAX_CODE_LEN => {
+    pub async fn callback(&self, callback: Callback) -> Result<CallbackOutcome, CallbackError> {
+        let now = self.now();
+        match callback {
+            Callback::Code { state, code } => {
                 let session = self
                     .store
                     .get(&state)
@@ -240,15 +185,13 @@ impl Flow {
                     Err(CallbackError::UnusableState)
                 }
             }
-            // Monzo only sends access_denied, but any error means no code is coming.
-            (None, Some(error)) if !error.is_empty() => {
+            Callback::Refused { state } => {
                 if self.store.deny(&state, now).await? {
                     Ok(CallbackOutcome::Denied)
                 } else {
                     Err(CallbackError::UnusableState)
                 }
             }
-            _ => Err(CallbackError::MissingParameters),
         }
     }
 
@@ -256,42 +199,53 @@ impl Flow {
     /// while one holds the claim and exchanges the code.
     pub async fn poll(
         &self,
-        id: Option<&str>,
-        code_verifier: Option<&str>,
-    ) -> Result<Poll, FlowError> {
-        let id = id.ok_or(FlowError::InvalidRequest("id is required"))?;
-        let id = PollId::parse(id).ok_or(FlowError::InvalidRequest("id is malformed"))?;
-        let state = id.state();
-        let now = now_ms();
-        let session = self.store.get(&state).await?.ok_or(FlowError::NotFound)?;
-        if session.is_expired(now) {
-            return Err(FlowError::Expired);
-        }
+        id: &PollId,
+        code_verifier: Option<&CodeVerifier>,
+    ) -> Result<Poll, PollError> {
+        let now = self.now();
+        let session = self.live_session(&id.state(), now).await?;
         if let Some(challenge) = &session.code_challenge
             && !code_verifier.is_some_and(|v| challenge.is_met_by(v))
         {
-            return Err(FlowError::VerifierMismatch);
+            return Err(PollError::VerifierMismatch);
         }
-        if !is_claimable(&session, now)? {
+        Ok(self.redeem_if_ready(id, &session, now).await?)
+    }
+
+    /// The session `state` names, unless it is gone or expired.
+    async fn live_session(&self, state: &State, now: i64) -> Result<Session, TokenError> {
+        let session = self.store.get(state).await?.ok_or(TokenError::NotFound)?;
+        if session.is_expired(now) {
+            return Err(TokenError::Expired);
+        }
+        Ok(session)
+    }
+
+    /// Pending while the user is at Monzo or another poll holds the claim; otherwise takes the
+    /// claim and redeems.
+    async fn redeem_if_ready(
+        &self,
+        id: &PollId,
+        session: &Session,
+        now: i64,
+    ) -> Result<Poll, TokenError> {
+        if !is_claimable(session, now)? {
             return Ok(self.pending());
         }
-        self.claim_and_redeem(&id, now).await
+        self.claim_and_redeem(id, now).await
     }
 
     /// Takes the claim on an authorized session and redeems it; a poll that loses the race
     /// learns what the session looks like now.
-    async fn claim_and_redeem(&self, id: &PollId, now: i64) -> Result<Poll, FlowError> {
+    async fn claim_and_redeem(&self, id: &PollId, now: i64) -> Result<Poll, TokenError> {
         let state = id.state();
         let lease = Lease {
             id: random_token::<16>(),
             until_ms: now + self.settings.lease.as_millis() as i64,
         };
         let Some(session) = self.store.claim(&state, &lease, now).await? else {
-            let session = self.store.get(&state).await?.ok_or(FlowError::NotFound)?;
-            let now = now_ms();
-            if session.is_expired(now) {
-                return Err(FlowError::Expired);
-            }
+            let now = self.now();
+            let session = self.live_session(&state, now).await?;
             is_claimable(&session, now)?;
             return Ok(self.pending());
         };
@@ -310,7 +264,7 @@ impl Flow {
         id: &PollId,
         session: &Session,
         lease: &Lease,
-    ) -> Result<Poll, FlowError> {
+    ) -> Result<Poll, TokenError> {
         let state = &session.state;
         let Status::Authorized { sealed_code } = &session.status else {
             unreachable!("claim only succeeds on authorized sessions");
@@ -319,15 +273,15 @@ impl Flow {
             // Not sealed to this id: tampered with. Nothing can redeem it, so drop it.
             tracing::warn!("a stored authorization code could not be opened; session removed");
             self.store.finish(state, lease.id.as_str()).await?;
-            return Err(FlowError::CodeRejected);
+            return Err(TokenError::CodeRejected);
         };
-        let redirect_uri = match (&session.return_url, &self.settings.return_url) {
-            (Some(recorded), _) => recorded.clone(),
-            (None, Some(configured)) => configured.to_string(),
-            (None, None) => {
-                self.store.release(state, &lease.id).await?;
-                return Err(FlowError::NoReturnUrl);
-            }
+        let Some(redirect_uri) = self
+            .settings
+            .urls
+            .redirect_uri_of(session.return_url.as_deref())
+        else {
+            self.store.release(state, &lease.id).await?;
+            return Err(NoPublicUrl.into());
         };
         let secret = match self.secret.client_secret().await {
             Ok(secret) => secret,
@@ -336,22 +290,22 @@ impl Flow {
                 return Err(err.into());
             }
         };
-        let exchanged_at = OffsetDateTime::now_utc();
+        let exchanged_at = self.clock.now();
         match self
             .monzo
-            .exchange_code(&secret, &code, &redirect_uri)
+            .exchange_code(&secret, code.expose(), &redirect_uri)
             .await
         {
             Ok(token) => self.settle_success(state, lease, token, exchanged_at).await,
             Err(err @ MonzoError::Rejected { .. }) => {
                 self.store.finish(state, &lease.id).await?;
                 tracing::info!(error = %err, "Monzo rejected an authorization code; session removed");
-                Err(FlowError::CodeRejected)
+                Err(TokenError::CodeRejected)
             }
             Err(MonzoError::Unavailable(cause)) if cause.certainly_not_acted() => {
                 // Monzo never took the code: the next poll may try again at once.
                 self.store.release(state, &lease.id).await?;
-                Err(FlowError::Upstream(MonzoError::Unavailable(cause)))
+                Err(TokenError::Upstream(MonzoError::Unavailable(cause)))
             }
             Err(err @ MonzoError::Unavailable(_)) => {
                 // Monzo may have taken the code, or may still be working on it: a second
@@ -359,7 +313,7 @@ impl Flow {
                 // kept until its lease lapses (longer than any exchange lasts); polls meanwhile
                 // are pending, and the retry after it either succeeds or gets invalid_grant.
                 tracing::info!(error = %err, "the outcome of an exchange is unknown; keeping its claim until the lease lapses");
-                Err(FlowError::Upstream(err))
+                Err(TokenError::Upstream(err))
             }
         }
     }
@@ -370,7 +324,7 @@ impl Flow {
         lease: &Lease,
         token: MonzoToken,
         exchanged_at: OffsetDateTime,
-    ) -> Result<Poll, FlowError> {
+    ) -> Result<Poll, TokenError> {
         let admitted = self.admit(token, exchanged_at).await;
         // The code is spent either way, so the session is over. If deleting it fails, the token
         // (which only this caller will ever see) must not be lost: the session expires anyway.
@@ -379,7 +333,9 @@ impl Flow {
             Ok(false) => tracing::warn!("the redeem lease lapsed before the exchange finished"),
             Err(err) => tracing::warn!(error = %err, "could not delete a redeemed session"),
         }
-        admitted.map(Poll::Token)
+        admitted
+            .map(Poll::Token)
+            .map_err(|NotAllowed| TokenError::UserNotAllowed)
     }
 
     /// Hands out a token Monzo issued, unless `ALLOWED_USER_IDS` excludes its user: then the
@@ -388,7 +344,7 @@ impl Flow {
         &self,
         token: MonzoToken,
         issued_at: OffsetDateTime,
-    ) -> Result<IssuedToken, FlowError> {
+    ) -> Result<IssuedToken, NotAllowed> {
         if let Some(allowed) = &self.settings.allowed_user_ids
             && !allowed.contains(&token.user_id)
         {
@@ -396,7 +352,7 @@ impl Flow {
                 tracing::warn!(error = %err, "could not log out a refused user's token at Monzo");
             }
             tracing::warn!("refused a token for a Monzo user not on ALLOWED_USER_IDS");
-            return Err(FlowError::UserNotAllowed);
+            return Err(NotAllowed);
         }
         let expires_at = (issued_at + Duration::from_secs(token.expires_in))
             .replace_nanosecond(0)
@@ -413,33 +369,29 @@ impl Flow {
 
     /// Refreshes a token with Monzo, using the secret only the service holds (RFC 6749 6).
     /// Monzo rotates the pair; nothing is stored.
-    pub async fn refresh(&self, refresh_token: &str) -> Result<IssuedToken, FlowError> {
-        // Bounded before it is forwarded with the operator's secret: Monzo's tokens are short
-        // visible ASCII.
-        if refresh_token.is_empty()
-            || refresh_token.len() > MAX_FORWARDED_TOKEN
-            || !refresh_token.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(FlowError::InvalidRequest(
-                "refresh_token is missing or malformed",
-            ));
-        }
-        let secret = self.secret.client_secret().await?;
-        let issued_at = OffsetDateTime::now_utc();
-        match self.monzo.refresh(&secret, refresh_token).await {
-            Ok(token) => self.admit(token, issued_at).await,
-            Err(MonzoError::Rejected { .. }) => Err(FlowError::RefreshRejected),
-            Err(err @ MonzoError::Unavailable(_)) => Err(FlowError::Upstream(err)),
+    pub async fn refresh(&self, refresh_token: &RefreshToken) -> Result<IssuedToken, RefreshError> {
+        let secret = self.secret.client_secret().await.map_err(Internal::from)?;
+        let issued_at = self.clock.now();
+        match self.monzo.refresh(&secret, refresh_token.expose()).await {
+            Ok(token) => self
+                .admit(token, issued_at)
+                .await
+                .map_err(|NotAllowed| RefreshError::UserNotAllowed),
+            Err(MonzoError::Rejected { .. }) => Err(RefreshError::Rejected),
+            Err(err @ MonzoError::Unavailable(_)) => Err(RefreshError::Upstream(err)),
         }
     }
 }
 
+/// `ALLOWED_USER_IDS` does not include the token's user.
+struct NotAllowed;
+
 /// Whether a live session can be claimed now: `Ok(false)` while the user is still at Monzo or
 /// another poll holds the claim, an error when it never will be.
-fn is_claimable(session: &Session, now: i64) -> Result<bool, FlowError> {
+fn is_claimable(session: &Session, now: i64) -> Result<bool, TokenError> {
     match session.status {
         Status::Pending => Ok(false),
-        Status::Denied => Err(FlowError::Denied),
+        Status::Denied => Err(TokenError::Denied),
         Status::Authorized { .. } => Ok(!session.is_leased(now)),
     }
 }

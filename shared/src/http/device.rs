@@ -10,11 +10,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use subtle::ConstantTimeEq as _;
 
+use super::AppState;
 use super::pages::{self, Page, escape};
 use super::params::{FormParams, Params, ParamsError};
-use super::{AppState, RequestBase};
-use crate::flow::{ClientAddr, DeviceError};
+use crate::flow::{ClientAddr, DeviceError, NoPublicUrl};
 use crate::session::{UserCode, random_token};
+use crate::urls::PublicUrls;
 
 const CSRF_COOKIE: &str = "monzo_auth_csrf";
 const CSRF_FIELD: &str = "csrf";
@@ -54,14 +55,12 @@ struct Context {
 }
 
 impl Context {
-    fn new(flow: &AppState, headers: &HeaderMap, derived: Option<&RequestBase>) -> Self {
+    fn new(flow: &AppState, headers: &HeaderMap, urls: &Result<PublicUrls, NoPublicUrl>) -> Self {
         let (csrf, set_cookie) = match csrf_cookie(headers) {
             Some(csrf) => (csrf, None),
             None => {
                 let csrf = random_token::<32>();
-                let https = flow
-                    .public_base(derived.map(|base| &base.0))
-                    .is_some_and(|base| base.scheme() == "https");
+                let https = urls.as_ref().is_ok_and(PublicUrls::is_https);
                 let cookie = format!(
                     "{CSRF_COOKIE}={csrf}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600{}",
                     if https { "; Secure" } else { "" }
@@ -178,12 +177,8 @@ impl Context {
                  start the login again on your device.</p>"
                     .into(),
             )),
-            DeviceError::NoReturnUrl => {
-                tracing::error!("no return URL for a device session");
-                pages::unavailable().into_response()
-            }
-            DeviceError::Store(err) => {
-                tracing::error!(error = %super::error::ErrorChain(&err), "/device could not reach the session store");
+            DeviceError::Internal(cause) => {
+                cause.log("/device");
                 pages::unavailable().into_response()
             }
         }
@@ -211,11 +206,11 @@ pub(super) struct EntryQuery {
 pub(super) async fn entry(
     State(flow): State<AppState>,
     headers: HeaderMap,
-    derived: Option<Extension<RequestBase>>,
+    urls: Result<PublicUrls, NoPublicUrl>,
     addr: Option<Extension<ClientAddr>>,
     query: Result<Query<EntryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let context = Context::new(&flow, &headers, derived.as_deref());
+    let context = Context::new(&flow, &headers, &urls);
     let typed = query
         .ok()
         .and_then(|Query(q)| q.user_code)
@@ -230,11 +225,11 @@ pub(super) async fn entry(
 pub(super) async fn typed(
     State(flow): State<AppState>,
     headers: HeaderMap,
-    derived: Option<Extension<RequestBase>>,
+    urls: Result<PublicUrls, NoPublicUrl>,
     addr: Option<Extension<ClientAddr>>,
     params: Result<FormParams, ParamsError>,
 ) -> Response {
-    let context = Context::new(&flow, &headers, derived.as_deref());
+    let context = Context::new(&flow, &headers, &urls);
     match checked_code(&headers, params) {
         Some(typed) => show_code(&flow, &context, &typed, addr).await,
         None => context.forged(),
@@ -249,7 +244,7 @@ async fn show_code(
     addr: Option<Extension<ClientAddr>>,
 ) -> Response {
     match flow
-        .find_device_session(typed, addr.map(|Extension(a)| a))
+        .find_device_session(UserCode::parse(typed), addr.map(|Extension(a)| a))
         .await
     {
         Ok((code, _)) => context.confirm_page(&code),
@@ -271,16 +266,16 @@ fn checked_code(headers: &HeaderMap, params: Result<FormParams, ParamsError>) ->
 pub(super) async fn confirm(
     State(flow): State<AppState>,
     headers: HeaderMap,
-    derived: Option<Extension<RequestBase>>,
+    urls: Result<PublicUrls, NoPublicUrl>,
     addr: Option<Extension<ClientAddr>>,
     params: Result<FormParams, ParamsError>,
 ) -> Response {
-    let context = Context::new(&flow, &headers, derived.as_deref());
+    let context = Context::new(&flow, &headers, &urls);
     let Some(typed) = checked_code(&headers, params) else {
         return context.forged();
     };
     match flow
-        .device_login_url(&typed, addr.map(|Extension(a)| a))
+        .device_login_url(UserCode::parse(&typed), addr.map(|Extension(a)| a))
         .await
     {
         Ok(login_url) => {

@@ -1,10 +1,10 @@
-//! The one place where failures become HTTP answers.
+//! The simple API's errors (`/new`, `/token`, and what every JSON route shares: unknown routes,
+//! unreadable parameters, wrong host names), mapped to answers in one place, and the JSON shape
+//! both JSON contracts answer in.
 //!
-//! JSON routes answer `{"error", "error_description"}` (RFC 6749 5.2 style); the descriptions are
-//! fixed text, so nothing a client or Monzo sent is ever echoed. Internal causes go to the log
+//! Answers are `{"error", "error_description"}` (RFC 6749 5.2 style); the descriptions are fixed
+//! text, so nothing a client or Monzo sent is ever echoed. Internal causes go to the log
 //! (without secrets), never into a body.
-
-use std::borrow::Cow;
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -12,18 +12,152 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::params::ParamsError;
-use crate::flow::FlowError;
-use crate::store::StoreError;
+use crate::flow::{Internal, NoPublicUrl, PollError, TokenError};
+use crate::monzo::MonzoError;
 
 /// Seconds a client is told to wait after a transient failure on our side.
-const RETRY_AFTER_SECS: u64 = 5;
+pub(crate) const RETRY_AFTER_SECS: u64 = 5;
 
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub description: Cow<'static, str>,
-    pub retry_after: Option<u64>,
+/// Everything the simple API answers besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    #[error("no such session")]
+    NotFound,
+    #[error("the session expired")]
+    Expired,
+    #[error("the user denied access")]
+    Denied,
+    #[error("the Monzo user is not on ALLOWED_USER_IDS")]
+    UserNotAllowed,
+    #[error("code_verifier is missing or does not match")]
+    VerifierMismatch,
+    #[error("the authorization code was not accepted")]
+    CodeRejected,
+    #[error("Monzo is unavailable")]
+    Upstream(#[source] MonzoError),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+    /// The service cannot serve now, for a reason already logged (a Lambda function's bad
+    /// setting, its secret not yet decrypted).
+    #[error("temporarily unavailable")]
+    Unavailable,
+    /// A handler panicked (logged where it was caught).
+    #[error("a handler failed")]
+    ServerError,
+    #[error("no such route")]
+    NoSuchRoute,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("another host name")]
+    MisdirectedRequest,
+}
+
+impl From<NoPublicUrl> for ApiError {
+    fn from(err: NoPublicUrl) -> Self {
+        ApiError::Internal(err.into())
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(err: TokenError) -> Self {
+        match err {
+            TokenError::NotFound => ApiError::NotFound,
+            TokenError::Expired => ApiError::Expired,
+            TokenError::Denied => ApiError::Denied,
+            TokenError::UserNotAllowed => ApiError::UserNotAllowed,
+            TokenError::CodeRejected => ApiError::CodeRejected,
+            TokenError::Upstream(cause) => ApiError::Upstream(cause),
+            TokenError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
+impl From<PollError> for ApiError {
+    fn from(err: PollError) -> Self {
+        match err {
+            PollError::VerifierMismatch => ApiError::VerifierMismatch,
+            PollError::Token(err) => err.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        use StatusCode as S;
+        let (status, code, description): (_, _, &str) = match &self {
+            ApiError::InvalidRequest(what) => (S::BAD_REQUEST, "invalid_request", what),
+            ApiError::Params(err) => {
+                let status = match err {
+                    ParamsError::UnsupportedContentType => S::UNSUPPORTED_MEDIA_TYPE,
+                    ParamsError::TooLarge => S::PAYLOAD_TOO_LARGE,
+                    ParamsError::TooSlow => S::REQUEST_TIMEOUT,
+                    ParamsError::Malformed(_) | ParamsError::Repeated => S::BAD_REQUEST,
+                };
+                return json_error(status, "invalid_request", &err.to_string(), None);
+            }
+            ApiError::NotFound => (
+                S::NOT_FOUND,
+                "not_found",
+                "No such login session: it never existed or was already redeemed.",
+            ),
+            ApiError::Expired => (
+                S::GONE,
+                "expired_token",
+                "The login session expired; start a new one.",
+            ),
+            ApiError::Denied => (
+                S::FORBIDDEN,
+                "access_denied",
+                "The user declined access at Monzo.",
+            ),
+            ApiError::UserNotAllowed => (
+                S::FORBIDDEN,
+                "access_denied",
+                "This Monzo user may not use this service.",
+            ),
+            ApiError::VerifierMismatch => (
+                S::BAD_REQUEST,
+                "invalid_grant",
+                "code_verifier is missing or does not match the code_challenge.",
+            ),
+            ApiError::CodeRejected => (
+                S::BAD_REQUEST,
+                "invalid_grant",
+                "Monzo did not accept the authorization code; start a new login.",
+            ),
+            ApiError::Upstream(cause) => {
+                tracing::warn!(error = %cause, "Monzo call failed");
+                return json_error(
+                    S::BAD_GATEWAY,
+                    "upstream_unavailable",
+                    "Monzo could not be reached or failed; poll again to retry.",
+                    Some(RETRY_AFTER_SECS),
+                );
+            }
+            ApiError::Internal(cause) => {
+                cause.log("a request");
+                return internal_error(cause);
+            }
+            ApiError::Unavailable => return unavailable(),
+            ApiError::ServerError => return server_error(),
+            ApiError::NoSuchRoute => (S::NOT_FOUND, "not_found", "There is no such route."),
+            ApiError::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This route does not accept that method.",
+            ),
+            ApiError::MisdirectedRequest => (
+                S::MISDIRECTED_REQUEST,
+                "invalid_request",
+                "This server does not answer to that host name.",
+            ),
+        };
+        json_error(status, code, description, None)
+    }
 }
 
 #[derive(Serialize)]
@@ -32,203 +166,48 @@ struct ErrorBody<'a> {
     error_description: &'a str,
 }
 
-impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        code: &'static str,
-        description: impl Into<Cow<'static, str>>,
-    ) -> Self {
-        Self {
-            status,
-            code,
-            description: description.into(),
-            retry_after: None,
-        }
-    }
-
-    pub(crate) fn retry_after(mut self, secs: u64) -> Self {
-        self.retry_after = Some(secs);
-        self
-    }
-
-    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
-    }
-
-    pub fn route_not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "There is no such route.",
-        )
-    }
-
-    pub fn method_not_allowed() -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "This route does not accept that method.",
-        )
-    }
-
-    pub fn temporarily_unavailable() -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
-            "The service is temporarily unavailable; try again shortly.",
-        )
-        .retry_after(RETRY_AFTER_SECS)
-    }
-
-    pub fn server_error() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "The service failed unexpectedly.",
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: self.code,
-            error_description: &self.description,
-        };
-        let mut response = (self.status, Json(body)).into_response();
-        if let Some(secs) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
+/// The JSON error shape of both JSON contracts (the simple API and the OAuth endpoints).
+pub(crate) fn json_error(
+    status: StatusCode,
+    code: &str,
+    description: &str,
+    retry_after: Option<u64>,
+) -> Response {
+    let body = ErrorBody {
+        error: code,
+        error_description: description,
+    };
+    let mut response = (status, Json(body)).into_response();
+    if let Some(secs) = retry_after {
         response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// A failure of ours, in either JSON contract: 503 when a retry can help, else 500.
+pub(crate) fn internal_error(cause: &Internal) -> Response {
+    match cause {
+        Internal::Unavailable(_) => unavailable(),
+        Internal::Failed(_) => server_error(),
     }
 }
 
-/// Displays an error with its sources, `a: b: c`. Display text only: `Debug` of third-party
-/// errors can carry request details.
-pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(err) = source {
-            write!(f, ": {err}")?;
-            source = err.source();
-        }
-        Ok(())
-    }
+fn unavailable() -> Response {
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "The service is temporarily unavailable; try again shortly.",
+        Some(RETRY_AFTER_SECS),
+    )
 }
 
-impl From<ParamsError> for ApiError {
-    fn from(err: ParamsError) -> Self {
-        match err {
-            ParamsError::UnsupportedContentType => Self::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "invalid_request",
-                err.to_string(),
-            ),
-            ParamsError::TooLarge => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
-                err.to_string(),
-            ),
-            ParamsError::TooSlow => Self::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "invalid_request",
-                err.to_string(),
-            ),
-            ParamsError::Malformed(_) | ParamsError::Repeated => {
-                Self::invalid_request(err.to_string())
-            }
-        }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Corrupt(_) | StoreError::Conflict => {
-                tracing::error!(error = %err, "session store error");
-                Self::server_error()
-            }
-            StoreError::Unavailable(_) => {
-                tracing::error!(error = %ErrorChain(&err), "session store unavailable");
-                Self::temporarily_unavailable()
-            }
-        }
-    }
-}
-
-impl From<FlowError> for ApiError {
-    fn from(err: FlowError) -> Self {
-        use StatusCode as S;
-        match err {
-            FlowError::InvalidRequest(what) => Self::invalid_request(what),
-            FlowError::NotFound => Self::new(
-                S::NOT_FOUND,
-                "not_found",
-                "No such login session: it never existed or was already redeemed.",
-            ),
-            FlowError::Expired => Self::new(
-                S::GONE,
-                "expired_token",
-                "The login session expired; start a new one.",
-            ),
-            FlowError::Denied => Self::new(
-                S::FORBIDDEN,
-                "access_denied",
-                "The user declined access at Monzo.",
-            ),
-            FlowError::UserNotAllowed => Self::new(
-                S::FORBIDDEN,
-                "access_denied",
-                "This Monzo user may not use this service.",
-            ),
-            FlowError::VerifierMismatch => Self::new(
-                S::BAD_REQUEST,
-                "invalid_grant",
-                "code_verifier is missing or does not match the code_challenge.",
-            ),
-            FlowError::CodeRejected => Self::new(
-                S::BAD_REQUEST,
-                "invalid_grant",
-                "Monzo did not accept the authorization code; start a new login.",
-            ),
-            FlowError::Upstream(cause) => {
-                tracing::warn!(error = %cause, "Monzo call failed");
-                Self::new(
-                    S::BAD_GATEWAY,
-                    "upstream_unavailable",
-                    "Monzo could not be reached or failed; poll again to retry.",
-                )
-                .retry_after(RETRY_AFTER_SECS)
-            }
-            FlowError::Secret(cause) => {
-                tracing::error!(error = %cause, "client secret unavailable");
-                Self::temporarily_unavailable()
-            }
-            FlowError::Store(cause) => cause.into(),
-            FlowError::InvalidClient => Self::new(
-                S::BAD_REQUEST,
-                "invalid_client",
-                "The client_id does not match the one the login was started with.",
-            ),
-            FlowError::SlowDown => Self::new(
-                S::TOO_MANY_REQUESTS,
-                "slow_down",
-                "Polled faster than the interval; wait longer between polls.",
-            ),
-            FlowError::RefreshRejected => Self::new(
-                S::BAD_REQUEST,
-                "invalid_grant",
-                "Monzo did not accept the refresh token; log in again.",
-            ),
-            FlowError::NoReturnUrl => {
-                tracing::error!(error = %err, "misconfigured");
-                Self::server_error()
-            }
-        }
-    }
+fn server_error() -> Response {
+    json_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "The service failed unexpectedly.",
+        None,
+    )
 }

@@ -23,24 +23,36 @@ use axum::routing::get;
 use serde::Serialize;
 
 use crate::config::TrustedProxies;
-use crate::flow::{CallbackError, CallbackOutcome, CallbackParams, ClientAddr, Flow, Poll};
-use crate::session::CodeChallenge;
+use crate::flow::{Callback, CallbackError, CallbackOutcome, ClientAddr, Flow, NoPublicUrl, Poll};
+use crate::session::{AuthCode, CodeChallenge, CodeVerifier, PollId, State as SessionState};
+use crate::urls::{PublicUrls, RequestBase};
 use error::ApiError;
 use params::{Params, ParamsError};
+
+pub use oauth::OAuthError;
 
 /// What every handler shares.
 pub type AppState = Arc<Flow>;
 
-/// The service's public base URL (ending in `/`) as the host worked it out for this request,
-/// when it is not configured: a Lambda function derives it from API Gateway's request context.
-/// Inserted into the request's extensions by the host; `/new` and `/device/code` record
-/// `{base}callback` in the session, so the code exchange sends the same redirect URI.
-#[derive(Clone, Debug)]
-pub struct RequestBase(pub url::Url);
+/// The service's public URLs for this request: configured, or derived from the [`RequestBase`]
+/// the host put in the request's extensions (Lambda).
+impl axum::extract::FromRequestParts<AppState> for PublicUrls {
+    type Rejection = NoPublicUrl;
 
-impl RequestBase {
-    pub fn return_url(&self) -> Option<url::Url> {
-        self.0.join("callback").ok()
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        flow: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        flow.settings()
+            .urls
+            .resolve(parts.extensions.get::<RequestBase>())
+            .ok_or(NoPublicUrl)
+    }
+}
+
+impl IntoResponse for NoPublicUrl {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
     }
 }
 
@@ -98,8 +110,8 @@ pub fn local_routes(demo: bool) -> Router<AppState> {
 /// Finishes a set of routes into a servable app.
 pub fn into_app(routes: Router<AppState>, state: AppState) -> Router {
     routes
-        .fallback(|| async { ApiError::route_not_found() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .fallback(|| async { ApiError::NoSuchRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Layers wrap each route and the fallbacks, so they see the matched route template.
         // A panic still answers: the contract's 500 (the page routes answer a page).
         .layer(catch_panic(api_panic))
@@ -118,7 +130,7 @@ fn catch_panic(answer: PanicHandler) -> tower_http::catch_panic::CatchPanicLayer
 
 fn api_panic(_: Box<dyn std::any::Any + Send>) -> Response {
     tracing::error!("a handler panicked; answered 500");
-    ApiError::server_error().into_response()
+    ApiError::ServerError.into_response()
 }
 
 fn page_panic(_: Box<dyn std::any::Any + Send>) -> Response {
@@ -222,12 +234,20 @@ pub async fn check_host(
     if req.uri().path() == "/healthz" || host.is_some_and(|host| allowed.allows(host)) {
         return next.run(req).await;
     }
-    ApiError::new(
-        StatusCode::MISDIRECTED_REQUEST,
-        "invalid_request",
-        "This server does not answer to that host name.",
-    )
-    .into_response()
+    ApiError::MisdirectedRequest.into_response()
+}
+
+/// Serves nothing without the client secret: 503 until it can be had (the token function, while
+/// KMS cannot decrypt it; it recovers on its own once KMS does).
+pub async fn require_secret(
+    State(secret): State<Arc<dyn crate::secret::ClientSecretSource>>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    match secret.client_secret().await {
+        Ok(_) => next.run(req).await,
+        Err(_) => ApiError::Unavailable.into_response(),
+    }
 }
 
 /// Answers from this service are about one session and must not be cached anywhere.
@@ -254,7 +274,7 @@ struct NewSessionBody {
 
 async fn new_session(
     State(flow): State<AppState>,
-    derived: Option<axum::Extension<RequestBase>>,
+    urls: Result<PublicUrls, NoPublicUrl>,
     params: Result<Params, ParamsError>,
 ) -> Result<Json<NewSessionBody>, ApiError> {
     let params = params?;
@@ -263,28 +283,21 @@ async fn new_session(
         params.non_empty("code_challenge_method"),
     ) {
         (None, None) => None,
-        (Some(challenge), Some("S256")) => {
-            Some(CodeChallenge::parse(challenge).ok_or_else(|| {
-                ApiError::invalid_request("code_challenge must be 43 base64url characters (S256)")
-            })?)
-        }
+        (Some(challenge), Some("S256")) => Some(CodeChallenge::parse(challenge).ok_or(
+            ApiError::InvalidRequest("code_challenge must be 43 base64url characters (S256)"),
+        )?),
         (Some(_), _) => {
-            return Err(ApiError::invalid_request(
+            return Err(ApiError::InvalidRequest(
                 "code_challenge_method must be S256",
             ));
         }
         (None, Some(_)) => {
-            return Err(ApiError::invalid_request(
+            return Err(ApiError::InvalidRequest(
                 "code_challenge_method was given without a code_challenge",
             ));
         }
     };
-    let started = flow
-        .start(
-            code_challenge,
-            derived.and_then(|axum::Extension(base)| base.return_url()),
-        )
-        .await?;
+    let started = flow.start(code_challenge, &urls?).await?;
     Ok(Json(NewSessionBody {
         id: started.id.expose(),
         login_url: started.login_url.into(),
@@ -316,10 +329,14 @@ async fn poll_token(
 ) -> Result<Response, ApiError> {
     use secrecy::ExposeSecret as _;
     let params = params?;
-    match flow
-        .poll(params.non_empty("id"), params.non_empty("code_verifier"))
-        .await?
-    {
+    let id = params
+        .non_empty("id")
+        .ok_or(ApiError::InvalidRequest("id is required"))?;
+    let id = PollId::parse(id).ok_or(ApiError::InvalidRequest("id is malformed"))?;
+    let verifier = params
+        .non_empty("code_verifier")
+        .and_then(CodeVerifier::parse);
+    match flow.poll(&id, verifier.as_ref()).await? {
         Poll::Pending { interval } => Ok((
             StatusCode::ACCEPTED,
             [(header::RETRY_AFTER, HeaderValue::from(interval.max(1)))],
@@ -362,36 +379,52 @@ async fn callback(State(flow): State<AppState>, params: Result<Params, ParamsErr
     let Ok(params) = params else {
         return pages::callback_refused("The link Monzo sent back was malformed.").into_response();
     };
-    let take = |name| params.get(name).map(str::to_owned);
-    let outcome = flow
-        .callback(CallbackParams {
-            state: take("state"),
-            code: take("code"),
-            error: take("error"),
-        })
-        .await;
+    let outcome = match read_callback(&params) {
+        Ok(callback) => flow.callback(callback).await.map_err(Refused::Flow),
+        Err(refusal) => Err(refusal),
+    };
     // Relative targets keep any API Gateway stage prefix (`/Prod/callback` -> `/Prod/callback/done`).
     let target = match outcome {
         Ok(CallbackOutcome::Authorized) => "callback/done",
         Ok(CallbackOutcome::Denied) => "callback/denied",
-        Err(CallbackError::MissingParameters) => {
+        Err(Refused::MissingParameters) => {
             return pages::callback_refused("The link Monzo sent back is missing its parameters.")
                 .into_response();
         }
-        Err(CallbackError::UnusableState) => {
+        Err(Refused::Flow(CallbackError::UnusableState)) => {
             return pages::callback_refused(
                 "This login is unknown, has expired, or was already completed.",
             )
             .into_response();
         }
-        Err(CallbackError::Store(err)) => {
-            tracing::error!(error = %error::ErrorChain(&err), "callback could not reach the session store");
+        Err(Refused::Flow(CallbackError::Internal(cause))) => {
+            cause.log("the callback");
             return pages::unavailable().into_response();
         }
     };
     let mut response = Redirect::to(target).into_response();
     pages::browser_headers(response.headers_mut(), pages::plain_csp());
     response
+}
+
+/// Why a callback gets no redirect.
+enum Refused {
+    MissingParameters,
+    Flow(CallbackError),
+}
+
+/// What Monzo's redirect carries: a state and either a code or an error.
+fn read_callback(params: &Params) -> Result<Callback, Refused> {
+    let state = params.get("state").ok_or(Refused::MissingParameters)?;
+    // A malformed state cannot name a session; refuse it without touching the store.
+    let state = SessionState::parse(state).ok_or(Refused::Flow(CallbackError::UnusableState))?;
+    match (params.get("code"), params.get("error")) {
+        (Some(code), None) => AuthCode::parse(code).map(|code| Callback::Code { state, code }),
+        // Monzo only sends access_denied, but any error means no code is coming.
+        (None, Some(error)) if !error.is_empty() => Some(Callback::Refused { state }),
+        _ => None,
+    }
+    .ok_or(Refused::MissingParameters)
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
 //! The standard OAuth face: RFC 8628's device authorization endpoint, RFC 6749's token
 //! endpoint (device code and refresh token grants) and RFC 8414 metadata.
 //!
-//! Errors here follow RFC 6749 5.2 (HTTP 400, `{"error", "error_description"}`), mapped from the
-//! flow's errors in [`oauth_error`], the one place for this contract. The simple API's mapping
-//! (`error.rs`) is the other contract.
+//! Errors here follow RFC 6749 5.2 (HTTP 400, `{"error", "error_description"}`): [`OAuthError`]
+//! holds what these endpoints can answer, mapped to a response in one place.
 
 use std::sync::Arc;
 
@@ -14,14 +13,178 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret as _;
 use serde::Serialize;
 
-use super::error::ApiError;
+use super::AppState;
+use super::error::{RETRY_AFTER_SECS, internal_error, json_error};
 use super::limit::RefreshLimit;
 use super::params::{FormParams, Params, ParamsError};
-use super::{AppState, RequestBase};
-use crate::flow::{ClientAddr, FlowError, IssuedToken, Poll};
+use crate::flow::{
+    ClientAddr, DevicePollError, Internal, IssuedToken, NoPublicUrl, Poll, RefreshError, TokenError,
+};
+use crate::monzo::MonzoError;
+use crate::session::{ClientId, PollId, RefreshToken};
+use crate::urls::PublicUrls;
 
 /// RFC 8628 3.4.
 pub(super) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// Everything the OAuth endpoints answer besides success (RFC 6749 5.2, RFC 8628 3.5).
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// A request the endpoint cannot read (no body, another content type, too large,
+    /// malformed): a client error like any other, 400 `invalid_request`, never a 415 or 413.
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
+    #[error("the user has not finished at Monzo")]
+    AuthorizationPending,
+    #[error("unknown or used device code")]
+    UnknownDeviceCode,
+    #[error("the device code expired")]
+    Expired,
+    #[error("the user denied access")]
+    Denied,
+    #[error("the Monzo user is not on ALLOWED_USER_IDS")]
+    UserNotAllowed,
+    #[error("the client_id does not match")]
+    InvalidClient,
+    #[error("polled too fast")]
+    SlowDown,
+    #[error("the authorization code was not accepted")]
+    CodeRejected,
+    #[error("the refresh token was not accepted")]
+    RefreshRejected,
+    #[error("too many refreshes from this address")]
+    RefreshLimited { retry_after: u64 },
+    /// Monzo failed during a device poll: nothing is lost (the claim was released, or is kept
+    /// until its lease lapses when Monzo may have acted; polls meanwhile are
+    /// authorization_pending), so `slow_down` makes standard clients wait longer and retry.
+    #[error("Monzo is unavailable")]
+    UpstreamDuringPoll(#[source] MonzoError),
+    /// Monzo failed during a refresh: the client retries the same refresh token later.
+    #[error("Monzo is unavailable")]
+    UpstreamDuringRefresh(#[source] MonzoError),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+impl From<NoPublicUrl> for OAuthError {
+    fn from(err: NoPublicUrl) -> Self {
+        OAuthError::Internal(err.into())
+    }
+}
+
+impl From<DevicePollError> for OAuthError {
+    fn from(err: DevicePollError) -> Self {
+        match err {
+            DevicePollError::InvalidClient => OAuthError::InvalidClient,
+            DevicePollError::SlowDown => OAuthError::SlowDown,
+            DevicePollError::Token(err) => match err {
+                TokenError::NotFound => OAuthError::UnknownDeviceCode,
+                TokenError::Expired => OAuthError::Expired,
+                TokenError::Denied => OAuthError::Denied,
+                TokenError::UserNotAllowed => OAuthError::UserNotAllowed,
+                TokenError::CodeRejected => OAuthError::CodeRejected,
+                TokenError::Upstream(cause) => OAuthError::UpstreamDuringPoll(cause),
+                TokenError::Internal(cause) => OAuthError::Internal(cause),
+            },
+        }
+    }
+}
+
+impl From<RefreshError> for OAuthError {
+    fn from(err: RefreshError) -> Self {
+        match err {
+            RefreshError::Rejected => OAuthError::RefreshRejected,
+            RefreshError::UserNotAllowed => OAuthError::UserNotAllowed,
+            RefreshError::Upstream(cause) => OAuthError::UpstreamDuringRefresh(cause),
+            RefreshError::Internal(cause) => OAuthError::Internal(cause),
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let (code, description) = match &self {
+            OAuthError::InvalidRequest(what) => ("invalid_request", *what),
+            OAuthError::Params(err) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    &err.to_string(),
+                    None,
+                );
+            }
+            OAuthError::UnsupportedGrantType => (
+                "unsupported_grant_type",
+                "Supported grants: urn:ietf:params:oauth:grant-type:device_code, refresh_token.",
+            ),
+            OAuthError::AuthorizationPending => (
+                "authorization_pending",
+                "The user has not finished logging in at Monzo yet.",
+            ),
+            OAuthError::UnknownDeviceCode => (
+                "invalid_grant",
+                "The device_code is unknown or was already used.",
+            ),
+            OAuthError::Expired => (
+                "expired_token",
+                "The device_code expired; start a new login.",
+            ),
+            OAuthError::Denied => ("access_denied", "The user declined access at Monzo."),
+            OAuthError::UserNotAllowed => {
+                ("access_denied", "This Monzo user may not use this service.")
+            }
+            OAuthError::InvalidClient => (
+                "invalid_client",
+                "The client_id does not match the one the device_code was issued to.",
+            ),
+            OAuthError::SlowDown => (
+                "slow_down",
+                "Polled faster than the interval; the interval grows by 5 seconds.",
+            ),
+            OAuthError::CodeRejected => (
+                "invalid_grant",
+                "Monzo did not accept the authorization code; start a new login.",
+            ),
+            OAuthError::RefreshRejected => (
+                "invalid_grant",
+                "Monzo did not accept the refresh token; log in again.",
+            ),
+            OAuthError::RefreshLimited { retry_after } => {
+                return json_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "slow_down",
+                    "Too many refreshes from this address; wait a moment.",
+                    Some(*retry_after),
+                );
+            }
+            OAuthError::UpstreamDuringPoll(cause) => {
+                tracing::warn!(error = %cause, "Monzo call failed");
+                (
+                    "slow_down",
+                    "Monzo is unavailable for a moment; keep polling, more slowly.",
+                )
+            }
+            OAuthError::UpstreamDuringRefresh(cause) => {
+                tracing::warn!(error = %cause, "Monzo call failed");
+                return json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "The service is temporarily unavailable; try again shortly.",
+                    Some(RETRY_AFTER_SECS),
+                );
+            }
+            OAuthError::Internal(cause) => {
+                cause.log("an OAuth request");
+                return internal_error(cause);
+            }
+        };
+        json_error(StatusCode::BAD_REQUEST, code, description, None)
+    }
+}
 
 #[derive(Serialize)]
 pub(super) struct DeviceAuthorization {
@@ -33,18 +196,24 @@ pub(super) struct DeviceAuthorization {
     interval: u64,
 }
 
+/// The form these endpoints take (RFC 6749 and RFC 8628 take forms only).
+fn form(params: Result<FormParams, ParamsError>) -> Result<Params, OAuthError> {
+    Ok(params?.0)
+}
+
 /// `POST /device/code` (RFC 8628 3.1, 3.2).
 pub(super) async fn device_code(
     State(flow): State<AppState>,
-    derived: Option<Extension<RequestBase>>,
+    urls: Result<PublicUrls, NoPublicUrl>,
     params: Result<FormParams, ParamsError>,
-) -> Result<Json<DeviceAuthorization>, ApiError> {
-    let params = client_params(params)?;
-    let derived = derived.map(|Extension(base)| base.0);
-    let started = flow
-        .start_device(params.non_empty("client_id"), derived.as_ref())
-        .await
-        .map_err(|err| oauth_error(err, Grant::DeviceCode))?;
+) -> Result<Json<DeviceAuthorization>, OAuthError> {
+    let params = form(params)?;
+    let client_id = params
+        .non_empty("client_id")
+        .ok_or(OAuthError::InvalidRequest("client_id is required"))?;
+    let client_id =
+        ClientId::parse(client_id).ok_or(OAuthError::InvalidRequest("client_id is malformed"))?;
+    let started = flow.start_device(client_id, &urls?).await?;
     Ok(Json(DeviceAuthorization {
         device_code: started.device_code.expose(),
         user_code: started.user_code.display(),
@@ -76,125 +245,48 @@ fn token_response(token: &IssuedToken) -> Response {
     .into_response()
 }
 
-/// Which grant an error arose in: they differ on what a Monzo outage means.
-#[derive(Clone, Copy)]
-enum Grant {
-    DeviceCode,
-    RefreshToken,
-}
-
 /// `POST /oauth/token` (RFC 6749 3.2, 6; RFC 8628 3.4).
 pub(super) async fn token(
     State(flow): State<AppState>,
     refresh_limit: Option<Extension<Arc<RefreshLimit>>>,
     addr: Option<Extension<ClientAddr>>,
     params: Result<FormParams, ParamsError>,
-) -> Result<Response, ApiError> {
-    let params = client_params(params)?;
+) -> Result<Response, OAuthError> {
+    let params = form(params)?;
     match params.get("grant_type") {
         Some(DEVICE_CODE_GRANT) => {
-            match flow
-                .poll_device(
-                    params.non_empty("device_code"),
-                    params.non_empty("client_id"),
-                )
-                .await
-            {
-                Ok(Poll::Token(token)) => Ok(token_response(&token)),
-                Ok(Poll::Pending { .. }) => Err(oauth(
-                    "authorization_pending",
-                    "The user has not finished logging in at Monzo yet.",
-                )),
-                Err(err) => Err(oauth_error(err, Grant::DeviceCode)),
+            let device_code = params
+                .non_empty("device_code")
+                .ok_or(OAuthError::InvalidRequest("device_code is required"))?;
+            let client_id = params
+                .non_empty("client_id")
+                .ok_or(OAuthError::InvalidRequest("client_id is required"))?;
+            // Not one of ours: unknown, like any other (RFC 8628 3.5 invalid_grant).
+            let device_code = PollId::parse(device_code);
+            match flow.poll_device(device_code.as_ref(), client_id).await? {
+                Poll::Token(token) => Ok(token_response(&token)),
+                Poll::Pending { .. } => Err(OAuthError::AuthorizationPending),
             }
         }
         Some("refresh_token") => {
             if let (Some(Extension(limit)), Some(Extension(addr))) = (refresh_limit, addr)
                 && let Err(wait) = limit.check(&addr)
             {
-                return Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "slow_down",
-                    "Too many refreshes from this address; wait a moment.",
-                )
-                .retry_after(wait));
+                return Err(OAuthError::RefreshLimited { retry_after: wait });
             }
             let refresh_token = params
                 .non_empty("refresh_token")
-                .ok_or_else(|| ApiError::invalid_request("refresh_token is required"))?;
-            flow.refresh(refresh_token)
-                .await
-                .map(|token| token_response(&token))
-                .map_err(|err| oauth_error(err, Grant::RefreshToken))
+                .ok_or(OAuthError::InvalidRequest("refresh_token is required"))?;
+            // Bounded before it is forwarded with the operator's secret: Monzo's tokens are
+            // short visible ASCII.
+            let refresh_token = RefreshToken::parse(refresh_token).ok_or(
+                OAuthError::InvalidRequest("refresh_token is missing or malformed"),
+            )?;
+            let token = flow.refresh(&refresh_token).await?;
+            Ok(token_response(&token))
         }
-        None | Some("") => Err(ApiError::invalid_request("grant_type is required")),
-        Some(_) => Err(oauth(
-            "unsupported_grant_type",
-            "Supported grants: urn:ietf:params:oauth:grant-type:device_code, refresh_token.",
-        )),
-    }
-}
-
-/// RFC 6749 5.2 (which RFC 8628 3.2 follows): a request the endpoint cannot read (no body,
-/// another content type, too large, malformed) is a client error like any other, 400
-/// `invalid_request`, never a 415 or 413.
-fn client_params(params: Result<FormParams, ParamsError>) -> Result<Params, ApiError> {
-    params
-        .map(|FormParams(params)| params)
-        .map_err(|err| ApiError::invalid_request(err.to_string()))
-}
-
-fn oauth(code: &'static str, description: &'static str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, code, description)
-}
-
-/// The flow's errors as RFC 6749 5.2 / RFC 8628 3.5 errors.
-fn oauth_error(err: FlowError, grant: Grant) -> ApiError {
-    match err {
-        FlowError::InvalidRequest(what) => ApiError::invalid_request(what),
-        FlowError::NotFound => oauth(
-            "invalid_grant",
-            "The device_code is unknown or was already used.",
-        ),
-        FlowError::Expired => oauth(
-            "expired_token",
-            "The device_code expired; start a new login.",
-        ),
-        FlowError::Denied => oauth("access_denied", "The user declined access at Monzo."),
-        FlowError::UserNotAllowed => {
-            oauth("access_denied", "This Monzo user may not use this service.")
-        }
-        FlowError::InvalidClient => oauth(
-            "invalid_client",
-            "The client_id does not match the one the device_code was issued to.",
-        ),
-        FlowError::SlowDown => oauth(
-            "slow_down",
-            "Polled faster than the interval; the interval grows by 5 seconds.",
-        ),
-        FlowError::CodeRejected | FlowError::VerifierMismatch => oauth(
-            "invalid_grant",
-            "Monzo did not accept the authorization code; start a new login.",
-        ),
-        FlowError::RefreshRejected => oauth(
-            "invalid_grant",
-            "Monzo did not accept the refresh token; log in again.",
-        ),
-        // During a device poll nothing is lost (the claim was released, or is kept until its
-        // lease lapses when Monzo may have acted; polls meanwhile are authorization_pending):
-        // slow_down makes standard clients wait longer and retry on their own (DESIGN.md).
-        FlowError::Upstream(cause) => {
-            tracing::warn!(error = %cause, "Monzo call failed");
-            match grant {
-                Grant::DeviceCode => oauth(
-                    "slow_down",
-                    "Monzo is unavailable for a moment; keep polling, more slowly.",
-                ),
-                Grant::RefreshToken => ApiError::temporarily_unavailable(),
-            }
-        }
-        // Store, secret and configuration failures answer as in the simple API.
-        other => other.into(),
+        None | Some("") => Err(OAuthError::InvalidRequest("grant_type is required")),
+        Some(_) => Err(OAuthError::UnsupportedGrantType),
     }
 }
 
@@ -212,18 +304,13 @@ pub(super) struct Metadata {
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414 2, 3).
 pub(super) async fn metadata(
-    State(flow): State<AppState>,
-    derived: Option<Extension<RequestBase>>,
-) -> Result<Json<Metadata>, ApiError> {
-    let derived = derived.map(|Extension(base)| base.0);
-    let base = flow
-        .public_base(derived.as_ref())
-        .ok_or_else(|| ApiError::from(FlowError::NoReturnUrl))?;
-    let join = |path: &str| base.join(path).map(String::from).unwrap_or_default();
+    urls: Result<PublicUrls, NoPublicUrl>,
+) -> Result<Json<Metadata>, OAuthError> {
+    let urls = urls?;
     Ok(Json(Metadata {
-        issuer: base.as_str().trim_end_matches('/').to_owned(),
-        device_authorization_endpoint: join("device/code"),
-        token_endpoint: join("oauth/token"),
+        issuer: urls.base().as_str().trim_end_matches('/').to_owned(),
+        device_authorization_endpoint: urls.at("device/code").into(),
+        token_endpoint: urls.at("oauth/token").into(),
         grant_types_supported: [DEVICE_CODE_GRANT, "refresh_token"],
         token_endpoint_auth_methods_supported: ["none"],
         response_types_supported: [],
