@@ -33,9 +33,18 @@ impl axum::response::IntoResponse for ParamsError {
     }
 }
 
-/// Parameters by name; each name at most once.
-#[derive(Debug, Default)]
+/// Parameters by name; each name at most once. Its `Debug` shows the names only: the values
+/// are ids, codes, verifiers and tokens.
+#[derive(Default)]
 pub struct Params(HashMap<String, String>);
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.0.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_tuple("Params").field(&names).finish()
+    }
+}
 
 impl Params {
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -197,6 +206,14 @@ mod tests {
 
         let bare = parse(post(None, "")).await.unwrap();
         assert_eq!(bare.get("id"), None);
+    }
+
+    #[test]
+    fn debug_shows_the_names_and_never_the_values() {
+        let params = Params::from_urlencoded(b"id=s3cret-id&code_verifier=s3cret-v").unwrap();
+        assert_eq!(format!("{params:?}"), r#"Params(["code_verifier", "id"])"#);
+        let form = FormParams(params);
+        assert!(!format!("{form:?}").contains("s3cret"));
     }
 
     #[tokio::test]
