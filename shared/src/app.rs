@@ -51,7 +51,7 @@ pub struct Adapters<'a> {
 }
 
 /// Monzo for the flow: its settings, and its API when the host links it.
-pub fn monzo_client(
+fn monzo_client(
     settings: MonzoSettings,
     adapters: &Adapters<'_>,
 ) -> Result<MonzoClient, ConfigError> {
@@ -80,7 +80,7 @@ fn not_linked(variable: &'static str, what: &str) -> ConfigError {
 }
 
 /// Opens the store `STORE` (or, on Lambda, `TABLE_NAME`) names.
-pub fn open_store(
+fn open_store(
     spec: &StoreSpec,
     adapters: &Adapters<'_>,
 ) -> Result<Arc<dyn SessionStore>, ConfigError> {
@@ -109,7 +109,7 @@ pub fn open_store(
 
 /// The client secret's source for a setting: as given, or KMS ciphertext to decrypt. `None` (the
 /// functions that never exchange codes) refuses.
-pub async fn secret_source(
+async fn secret_source(
     setting: Option<&SecretSetting>,
     adapters: &Adapters<'_>,
 ) -> Result<Arc<dyn ClientSecretSource>, ConfigError> {
