@@ -18,7 +18,7 @@ use serde_json::Value;
 use shared::app::{self, MonzoEndpoint};
 use shared::config::{Config, Mode};
 use shared::secret::PlainSecret;
-use shared::store::SessionStore;
+use shared::store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use url::Url;
@@ -64,7 +64,7 @@ pub struct AppOptions {
     /// Extra settings, by their environment names (`SESSION_TTL_SECS`, `ALLOWED_USER_IDS`, ...).
     pub env: Vec<(&'static str, String)>,
     /// `None`: the memory store.
-    pub store: Option<Arc<dyn SessionStore>>,
+    pub store: Option<Arc<dyn Store>>,
     pub confidential_client: bool,
 }
 
@@ -90,7 +90,7 @@ pub struct TestApp {
     pub base: Url,
     pub return_url: Url,
     pub monzo: RunningFakeMonzo,
-    pub store: Arc<dyn SessionStore>,
+    pub store: Arc<dyn Store>,
     pub client_secret: String,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,

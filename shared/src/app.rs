@@ -15,7 +15,7 @@ use crate::flow::{Flow, FlowSettings, GuessLimits};
 use crate::http::{self, AppState};
 use crate::monzo::{MonzoApi, MonzoClient, MonzoSettings, NoMonzoApi};
 use crate::secret::{ClientSecretSource, NoSecret, PlainSecret};
-use crate::store::{MemoryStore, SessionStore};
+use crate::store::{MemoryStore, Store};
 
 /// A KMS-encrypted secret, opened (one decrypt is tried at once, so a cold start pays for it
 /// rather than the first poll; a failure is logged and retried later).
@@ -25,10 +25,10 @@ pub type OpenKms = dyn Fn(Vec<u8>) -> OpeningSecret + Send + Sync;
 pub type OpeningSecret = Pin<Box<dyn Future<Output = Arc<dyn ClientSecretSource>> + Send>>;
 
 /// Opens the SQLite file `STORE=sqlite:PATH` names, or says why it cannot.
-pub type OpenSqlite = dyn Fn(&Path) -> Result<Arc<dyn SessionStore>, String> + Sync;
+pub type OpenSqlite = dyn Fn(&Path) -> Result<Arc<dyn Store>, String> + Sync;
 
 /// Opens the DynamoDB table `STORE=dynamodb:TABLE` (or `TABLE_NAME`) names.
-pub type OpenDynamoDb = dyn Fn(&str) -> Arc<dyn SessionStore> + Sync;
+pub type OpenDynamoDb = dyn Fn(&str) -> Arc<dyn Store> + Sync;
 
 /// Builds the client for Monzo's API (crate `monzo-auth-monzo-http`), or says why it cannot.
 pub type OpenMonzoApi = dyn Fn(&MonzoSettings) -> Result<Arc<dyn MonzoApi>, String> + Sync;
@@ -80,7 +80,7 @@ fn not_linked(variable: &'static str, what: &str) -> ConfigError {
 pub fn open_store(
     spec: &StoreSpec,
     adapters: &Adapters<'_>,
-) -> Result<Arc<dyn SessionStore>, ConfigError> {
+) -> Result<Arc<dyn Store>, ConfigError> {
     match spec {
         StoreSpec::Memory => Ok(Arc::new(MemoryStore::new())),
         StoreSpec::Sqlite(path) => {
@@ -134,7 +134,7 @@ pub struct MonzoEndpoint {
 /// `return_url` as the registered callback, listening on `local_addr`.
 pub fn local_service(
     config: &Config,
-    store: Arc<dyn SessionStore>,
+    store: Arc<dyn Store>,
     monzo: MonzoEndpoint,
     return_url: Url,
     local_addr: SocketAddr,

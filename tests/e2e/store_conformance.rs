@@ -1,5 +1,5 @@
-//! One suite, every store: the semantics the flow relies on, checked against each
-//! `SessionStore` implementation the same way.
+//! One suite, every store: the semantics the flow relies on, checked against each `Store`
+//! implementation (sessions, user codes, failure counters) the same way.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use monzo_auth_sqlite::SqliteStore;
 use shared::session::{
     DeviceGrant, Lease, Pace, PollId, Session, Status, UserCode, UserCodeRecord,
 };
-use shared::store::{MemoryStore, SessionStore, StoreError};
+use shared::store::{Claimed, MemoryStore, SessionStore as _, Store, StoreError};
 
 const NOW: i64 = 1_800_000_000_000;
 const TTL_MS: i64 = 600_000;
@@ -25,7 +25,7 @@ fn lease(name: &str, until_ms: i64) -> Lease {
     }
 }
 
-pub async fn create_and_get_round_trip(store: Arc<dyn SessionStore>) {
+pub async fn create_and_get_round_trip(store: Arc<dyn Store>) {
     let (id, session) = pending(NOW);
     store.create(&session).await.unwrap();
     assert_eq!(store.get(&id.state()).await.unwrap(), Some(session.clone()));
@@ -51,7 +51,7 @@ pub async fn create_and_get_round_trip(store: Arc<dyn SessionStore>) {
     assert_eq!(store.get(&id.state()).await.unwrap(), Some(full));
 }
 
-pub async fn callback_is_write_once(store: Arc<dyn SessionStore>) {
+pub async fn callback_is_write_once(store: Arc<dyn Store>) {
     let (id, session) = pending(NOW);
     store.create(&session).await.unwrap();
     let state = id.state();
@@ -85,7 +85,7 @@ pub async fn callback_is_write_once(store: Arc<dyn SessionStore>) {
     );
 }
 
-pub async fn unknown_and_expired_sessions_take_no_writes(store: Arc<dyn SessionStore>) {
+pub async fn unknown_and_expired_sessions_take_no_writes(store: Arc<dyn Store>) {
     let unknown = PollId::generate().state();
     assert!(!store.authorize(&unknown, b"code", NOW).await.unwrap());
     assert!(!store.deny(&unknown, NOW).await.unwrap());
@@ -136,8 +136,9 @@ pub async fn unknown_and_expired_sessions_take_no_writes(store: Arc<dyn SessionS
     );
 }
 
-pub async fn claim_is_exclusive_until_released_or_lapsed(store: Arc<dyn SessionStore>) {
+pub async fn claim_is_exclusive_until_released_or_lapsed(store: Arc<dyn Store>) {
     let (id, session) = pending(NOW);
+    let session = session.with_return_url(Some("https://x.example/Prod/callback".into()));
     store.create(&session).await.unwrap();
     let state = id.state();
     assert_eq!(
@@ -155,12 +156,17 @@ pub async fn claim_is_exclusive_until_released_or_lapsed(store: Arc<dyn SessionS
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(claimed.lease, Some(lease("a", NOW + 1000)));
     assert_eq!(
-        claimed.status,
-        Status::Authorized {
-            sealed_code: b"code".to_vec()
-        }
+        claimed,
+        Claimed {
+            sealed_code: b"code".to_vec(),
+            return_url: Some("https://x.example/Prod/callback".into()),
+        },
+        "the claim carries what the exchange needs"
+    );
+    assert_eq!(
+        store.get(&state).await.unwrap().unwrap().lease,
+        Some(lease("a", NOW + 1000))
     );
     assert_eq!(
         store
@@ -198,7 +204,7 @@ pub async fn claim_is_exclusive_until_released_or_lapsed(store: Arc<dyn SessionS
     assert!(!store.finish(&state, "c").await.unwrap());
 }
 
-pub async fn concurrent_claims_have_one_winner(store: Arc<dyn SessionStore>) {
+pub async fn concurrent_claims_have_one_winner(store: Arc<dyn Store>) {
     let (id, session) = pending(NOW);
     store.create(&session).await.unwrap();
     assert!(store.authorize(&id.state(), b"code", NOW).await.unwrap());
@@ -222,7 +228,7 @@ pub async fn concurrent_claims_have_one_winner(store: Arc<dyn SessionStore>) {
     assert_eq!(winners, 1);
 }
 
-pub async fn purged_only_after_the_grace_period(store: Arc<dyn SessionStore>) {
+pub async fn purged_only_after_the_grace_period(store: Arc<dyn Store>) {
     let (old_id, old) = pending(NOW);
     store.create(&old).await.unwrap();
     // A later create is when stores that purge on write do so; before purge_at nothing goes.
@@ -241,7 +247,7 @@ fn device_session(now: i64, interval_ms: i64) -> (PollId, Session) {
     (id, session)
 }
 
-pub async fn user_codes_map_to_their_session(store: Arc<dyn SessionStore>) {
+pub async fn user_codes_map_to_their_session(store: Arc<dyn Store>) {
     let (id, session) = device_session(NOW, 5000);
     store.create(&session).await.unwrap();
     let code = UserCode::generate();
@@ -295,7 +301,7 @@ pub async fn user_codes_map_to_their_session(store: Arc<dyn SessionStore>) {
     );
 }
 
-pub async fn device_polls_are_paced(store: Arc<dyn SessionStore>) {
+pub async fn device_polls_are_paced(store: Arc<dyn Store>) {
     let (id, session) = device_session(NOW, 5000);
     store.create(&session).await.unwrap();
     let state = id.state();
@@ -347,7 +353,7 @@ pub async fn device_polls_are_paced(store: Arc<dyn SessionStore>) {
     );
 }
 
-pub async fn failure_counters_count_atomically(store: Arc<dyn SessionStore>) {
+pub async fn failure_counters_count_atomically(store: Arc<dyn Store>) {
     let key = format!("limit#test#{}", shared::session::random_token::<6>());
     assert_eq!(store.failures(&key).await.unwrap(), 0);
     let mut tasks = tokio::task::JoinSet::new();
@@ -371,7 +377,7 @@ macro_rules! conformance_suite {
         mod $module {
             use super::*;
 
-            async fn store() -> Arc<dyn SessionStore> {
+            async fn store() -> Arc<dyn Store> {
                 $make
             }
 
@@ -483,7 +489,7 @@ async fn sqlite_version_1_files_are_migrated() {
         )
         .unwrap();
     }
-    let store: Arc<dyn SessionStore> = Arc::new(SqliteStore::open(&path).unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
     device_polls_are_paced(Arc::clone(&store)).await;
     user_codes_map_to_their_session(store).await;
 }

@@ -15,7 +15,7 @@ use url::Url;
 use crate::monzo::{MonzoClient, MonzoError, MonzoToken};
 use crate::secret::{ClientSecretSource, SecretUnavailable};
 use crate::session::{CodeChallenge, Lease, PollId, Session, State, Status, random_token};
-use crate::store::{SessionStore, StoreError};
+use crate::store::{Claimed, Store, StoreError};
 
 mod device;
 
@@ -161,7 +161,7 @@ pub struct CallbackParams {
 }
 
 pub struct Flow {
-    store: Arc<dyn SessionStore>,
+    store: Arc<dyn Store>,
     monzo: MonzoClient,
     secret: Arc<dyn ClientSecretSource>,
     settings: FlowSettings,
@@ -169,7 +169,7 @@ pub struct Flow {
 
 impl Flow {
     pub fn new(
-        store: Arc<dyn SessionStore>,
+        store: Arc<dyn Store>,
         monzo: MonzoClient,
         secret: Arc<dyn ClientSecretSource>,
         settings: FlowSettings,
@@ -286,7 +286,7 @@ impl Flow {
             id: random_token::<16>(),
             until_ms: now + self.settings.lease.as_millis() as i64,
         };
-        let Some(session) = self.store.claim(&state, &lease, now).await? else {
+        let Some(claimed) = self.store.claim(&state, &lease, now).await? else {
             let session = self.store.get(&state).await?.ok_or(FlowError::NotFound)?;
             let now = now_ms();
             if session.is_expired(now) {
@@ -295,7 +295,7 @@ impl Flow {
             is_claimable(&session, now)?;
             return Ok(self.pending());
         };
-        self.redeem(id, &session, &lease).await
+        self.redeem(id, &claimed, &lease).await
     }
 
     fn pending(&self) -> Poll {
@@ -308,20 +308,17 @@ impl Flow {
     async fn redeem(
         &self,
         id: &PollId,
-        session: &Session,
+        claimed: &Claimed,
         lease: &Lease,
     ) -> Result<Poll, FlowError> {
-        let state = &session.state;
-        let Status::Authorized { sealed_code } = &session.status else {
-            unreachable!("claim only succeeds on authorized sessions");
-        };
-        let Some(code) = id.sealing_key().open(sealed_code) else {
+        let state = &id.state();
+        let Some(code) = id.sealing_key().open(&claimed.sealed_code) else {
             // Not sealed to this id: tampered with. Nothing can redeem it, so drop it.
             tracing::warn!("a stored authorization code could not be opened; session removed");
             self.store.finish(state, lease.id.as_str()).await?;
             return Err(FlowError::CodeRejected);
         };
-        let redirect_uri = match (&session.return_url, &self.settings.return_url) {
+        let redirect_uri = match (&claimed.return_url, &self.settings.return_url) {
             (Some(recorded), _) => recorded.clone(),
             (None, Some(configured)) => configured.to_string(),
             (None, None) => {
