@@ -3,11 +3,15 @@
 
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use monzo_auth_sqlite::SqliteStore;
 use shared::session::{
     DeviceGrant, Lease, Pace, PollId, Session, Status, UserCode, UserCodeRecord,
 };
-use shared::store::{Claimed, MemoryStore, SessionStore as _, Store, StoreError};
+use shared::store::{
+    Claimed, CounterStore as _, MemoryStore, SessionStore as _, Store, StoreError,
+    UserCodeStore as _,
+};
 
 const NOW: i64 = 1_800_000_000_000;
 const TTL_MS: i64 = 600_000;
@@ -228,13 +232,60 @@ pub async fn concurrent_claims_have_one_winner(store: Arc<dyn Store>) {
     assert_eq!(winners, 1);
 }
 
-pub async fn purged_only_after_the_grace_period(store: Arc<dyn Store>) {
+/// How a store forgets what is past its `purge_at`.
+#[derive(Clone, Copy)]
+pub enum Purging {
+    /// On its next `create` (memory, SQLite), so no background task is needed.
+    OnCreate,
+    /// By the table's TTL on `purge_at`, lazily (DynamoDB); moto never deletes.
+    Ttl,
+}
+
+pub async fn purged_after_the_grace_period(store: Arc<dyn Store>, purging: Purging) {
     let (old_id, old) = pending(NOW);
     store.create(&old).await.unwrap();
-    // A later create is when stores that purge on write do so; before purge_at nothing goes.
-    let (_, during_grace) = pending((old.purge_at - 1) * 1000);
+    let code = UserCodeRecord {
+        key: UserCode::generate().store_key(),
+        state: old_id.state(),
+        expires_at_ms: old.expires_at_ms,
+        purge_at: old.purge_at,
+    };
+    assert!(store.create_user_code(&code, NOW).await.unwrap());
+    let counter = format!("limit#test#{}", shared::session::random_token::<6>());
+    store.add_failure(&counter, old.purge_at).await.unwrap();
+
+    // Expired but within its grace period, a session is still there to answer "expired" (a
+    // later create is when stores that purge on write do so).
+    let (grace_id, during_grace) = pending((old.purge_at - 1) * 1000);
     store.create(&during_grace).await.unwrap();
     assert!(store.get(&old_id.state()).await.unwrap().is_some());
+    assert!(store.find_user_code(&code.key).await.unwrap().is_some());
+    assert_eq!(store.failures(&counter).await.unwrap(), 1);
+
+    // Once purge_at has come, it goes, with its user code and the counter of the same age.
+    let (late_id, late) = pending(old.purge_at * 1000);
+    store.create(&late).await.unwrap();
+    match purging {
+        Purging::OnCreate => {
+            assert_eq!(
+                store.get(&old_id.state()).await.unwrap(),
+                None,
+                "a session outlived its purge_at"
+            );
+            assert_eq!(store.find_user_code(&code.key).await.unwrap(), None);
+            assert_eq!(store.failures(&counter).await.unwrap(), 0);
+        }
+        Purging::Ttl => {
+            // DynamoDB's TTL deletes lazily (up to days later) and moto never does, so only the
+            // TTL attribute can be checked: the session's expiry plus the grace period, in Unix
+            // seconds (`dynamodb_purge_at_is_the_tables_ttl_attribute` reads the items).
+            let stored = store.get(&old_id.state()).await.unwrap().unwrap();
+            assert_eq!(stored.purge_at, old.expires_at_ms / 1000 + 1 + 600);
+        }
+    }
+    // What is not yet due stays.
+    assert!(store.get(&grace_id.state()).await.unwrap().is_some());
+    assert!(store.get(&late_id.state()).await.unwrap().is_some());
 }
 
 fn device_session(now: i64, interval_ms: i64) -> (PollId, Session) {
@@ -371,9 +422,10 @@ pub async fn failure_counters_count_atomically(store: Arc<dyn Store>) {
     assert_eq!(store.failures(&key).await.unwrap(), 10);
 }
 
-/// Runs the whole suite against stores made by `make`, a fresh one per case.
+/// Runs the whole suite against stores made by `make`, a fresh one per case, which purge as
+/// `purging` says.
 macro_rules! conformance_suite {
-    ($module:ident, $make:expr) => {
+    ($module:ident, $purging:expr, $make:expr) => {
         mod $module {
             use super::*;
 
@@ -414,15 +466,15 @@ macro_rules! conformance_suite {
                 super::failure_counters_count_atomically(store().await).await;
             }
             #[tokio::test]
-            async fn purged_only_after_the_grace_period() {
-                super::purged_only_after_the_grace_period(store().await).await;
+            async fn purged_after_the_grace_period() {
+                super::purged_after_the_grace_period(store().await, $purging).await;
             }
         }
     };
 }
 
-conformance_suite!(memory, Arc::new(MemoryStore::new()));
-conformance_suite!(sqlite, {
+conformance_suite!(memory, Purging::OnCreate, Arc::new(MemoryStore::new()));
+conformance_suite!(sqlite, Purging::OnCreate, {
     // The directory is leaked on purpose: it must outlive the store, and it lives in /tmp.
     let dir = tempfile::tempdir().unwrap().keep();
     Arc::new(SqliteStore::open(&dir.join("sessions.db")).unwrap())
@@ -465,7 +517,7 @@ async fn the_sqlite_file_is_private_to_its_owner() {
     }
 }
 
-conformance_suite!(dynamodb, {
+conformance_suite!(dynamodb, Purging::Ttl, {
     let aws = e2e_tests::aws::sdk_config(&e2e_tests::aws::moto_endpoint());
     let table = e2e_tests::aws::create_sessions_table(&aws).await;
     Arc::new(monzo_auth_dynamodb::DynamoDbStore::new(
@@ -473,6 +525,56 @@ conformance_suite!(dynamodb, {
         table,
     ))
 });
+
+#[tokio::test]
+async fn dynamodb_purge_at_is_the_tables_ttl_attribute() {
+    // The deployed table deletes items by purge_at...
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let ttl = &template["Resources"]["SessionsTable"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(ttl["AttributeName"].as_str(), Some("purge_at"));
+    assert_eq!(ttl["Enabled"].as_bool(), Some(true));
+
+    // ...and each item the store writes has it, in Unix seconds, as it was given.
+    let aws = e2e_tests::aws::sdk_config(&e2e_tests::aws::moto_endpoint());
+    let table = e2e_tests::aws::create_sessions_table(&aws).await;
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    let store = monzo_auth_dynamodb::DynamoDbStore::new(client.clone(), table.clone());
+    let (id, session) = pending(NOW);
+    store.create(&session).await.unwrap();
+    let code = UserCodeRecord {
+        key: UserCode::generate().store_key(),
+        state: id.state(),
+        expires_at_ms: session.expires_at_ms,
+        purge_at: session.purge_at,
+    };
+    assert!(store.create_user_code(&code, NOW).await.unwrap());
+    let counter = format!("limit#test#{}", shared::session::random_token::<6>());
+    store.add_failure(&counter, NOW / 1000 + 900).await.unwrap();
+    assert_eq!(session.purge_at, session.expires_at_ms / 1000 + 1 + 600);
+    for (pk, purge_at) in [
+        (id.state().as_text(), session.purge_at),
+        (code.key, session.purge_at),
+        (counter, NOW / 1000 + 900),
+    ] {
+        let item = client
+            .get_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        assert_eq!(
+            item.get("purge_at"),
+            Some(&AttributeValue::N(purge_at.to_string())),
+            "{pk}"
+        );
+    }
+}
 
 #[tokio::test]
 async fn sqlite_version_1_files_are_migrated() {
