@@ -576,22 +576,202 @@ async fn dynamodb_purge_at_is_the_tables_ttl_attribute() {
     }
 }
 
-#[tokio::test]
-async fn sqlite_version_1_files_are_migrated() {
+/// A SQLite file as version 1 of the schema left it: that release's schema word for word, set up
+/// as it did (`shared/src/store/sqlite.rs` from c23ef6d until c5efbf7 migrated it to 2). Frozen
+/// here, not taken from the adapter, so that a change to the migrations cannot change what an
+/// old file looks like.
+fn sqlite_version_1_file(path: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let _mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .unwrap();
+    conn.execute_batch(
+        "
+        CREATE TABLE IF NOT EXISTS sessions (
+            state           TEXT PRIMARY KEY NOT NULL,
+            status          TEXT NOT NULL CHECK (status IN ('pending', 'authorized', 'denied')),
+            seal_public_key BLOB NOT NULL,
+            sealed_code     BLOB,
+            code_challenge  TEXT,
+            return_url      TEXT,
+            created_at_ms   INTEGER NOT NULL,
+            expires_at_ms   INTEGER NOT NULL,
+            purge_at        INTEGER NOT NULL,
+            lease_id        TEXT,
+            lease_until_ms  INTEGER
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS sessions_by_purge_at ON sessions (purge_at);
+        ",
+    )
+    .unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn
+}
+
+/// Writes `session` (pending) into a version-1 file the way that release's `create` did, then
+/// takes it to its status and lease with that release's `authorize`, `deny` and `claim`.
+fn insert_version_1_row(conn: &rusqlite::Connection, session: &Session) {
+    let state = session.state.as_text();
+    conn.execute(
+        "INSERT INTO sessions (state, status, seal_public_key, sealed_code, code_challenge, \
+           return_url, created_at_ms, expires_at_ms, purge_at, lease_id, lease_until_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (state) DO NOTHING",
+        rusqlite::params![
+            state,
+            "pending",
+            session.seal_public_key.0.as_slice(),
+            None::<Vec<u8>>,
+            session.code_challenge.as_ref().map(|c| c.as_str()),
+            session.return_url,
+            session.created_at_ms,
+            session.expires_at_ms,
+            session.purge_at,
+            None::<String>,
+            None::<i64>,
+        ],
+    )
+    .unwrap();
+    let changed = match &session.status {
+        Status::Pending => 1,
+        Status::Authorized { sealed_code } => conn
+            .execute(
+                "UPDATE sessions SET status = 'authorized', sealed_code = ?2 \
+                 WHERE state = ?1 AND status = 'pending' AND expires_at_ms > ?3",
+                rusqlite::params![state, sealed_code, NOW],
+            )
+            .unwrap(),
+        Status::Denied => conn
+            .execute(
+                "UPDATE sessions SET status = 'denied' \
+                 WHERE state = ?1 AND status = 'pending' AND expires_at_ms > ?2",
+                rusqlite::params![state, NOW],
+            )
+            .unwrap(),
+    };
+    assert_eq!(changed, 1);
+    if let Some(lease) = &session.lease {
+        let changed = conn
+            .execute(
+                "UPDATE sessions SET lease_id = ?2, lease_until_ms = ?3 \
+                 WHERE state = ?1 AND status = 'authorized' AND expires_at_ms > ?4 \
+                   AND (lease_until_ms IS NULL OR lease_until_ms <= ?4)",
+                rusqlite::params![state, lease.id, lease.until_ms, NOW],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_version_1_files_are_migrated_with_their_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
+    // What a version-1 file in the field holds: a login waiting at Monzo, one authorized and not
+    // yet polled, one mid-exchange (claimed), one denied.
+    let (pending_id, waiting) = pending(NOW);
+    let waiting = waiting
+        .with_code_challenge(shared::session::CodeChallenge::parse(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ))
+        .with_return_url(Some("https://x.example/Prod/callback".into()));
+    let (authorized_id, mut authorized) = pending(NOW);
+    authorized.status = Status::Authorized {
+        sealed_code: authorized_id.sealing_key().public_key().seal("the-code"),
+    };
+    let (leased_id, mut leased) = pending(NOW);
+    leased.status = Status::Authorized {
+        sealed_code: leased_id.sealing_key().public_key().seal("code-in-flight"),
+    };
+    leased.lease = Some(lease("v1-lease", NOW + 30_000));
+    let (denied_id, mut denied) = pending(NOW);
+    denied.status = Status::Denied;
     {
-        // A file as the first release left it.
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE sessions (state TEXT PRIMARY KEY NOT NULL, status TEXT NOT NULL, \
-             seal_public_key BLOB NOT NULL, sealed_code BLOB, code_challenge TEXT, return_url TEXT, \
-             created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL, purge_at INTEGER NOT NULL, \
-             lease_id TEXT, lease_until_ms INTEGER) WITHOUT ROWID; PRAGMA user_version = 1;",
-        )
-        .unwrap();
+        let conn = sqlite_version_1_file(&path);
+        for session in [&waiting, &authorized, &leased, &denied] {
+            insert_version_1_row(&conn, session);
+        }
     }
+
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, monzo_auth_sqlite::SCHEMA_VERSION);
+    // Every row reads back as it was written, field for field.
+    for session in [&waiting, &authorized, &leased, &denied] {
+        assert_eq!(
+            store.get(&session.state).await.unwrap().as_ref(),
+            Some(session)
+        );
+    }
+
+    // And each carries on as usual: the waiting login is authorized and redeemed...
+    let sealed = waiting.seal_public_key.seal("late-code");
+    assert!(
+        store
+            .authorize(&pending_id.state(), &sealed, NOW + 1)
+            .await
+            .unwrap()
+    );
+    let claimed = store
+        .claim(&pending_id.state(), &lease("new", NOW + 30_000), NOW + 2)
+        .await
+        .unwrap()
+        .expect("the migrated pending session can be claimed once authorized");
+    assert_eq!(
+        pending_id
+            .sealing_key()
+            .open(&claimed.sealed_code)
+            .as_deref(),
+        Some("late-code")
+    );
+    assert_eq!(claimed.return_url, waiting.return_url);
+    assert!(store.finish(&pending_id.state(), "new").await.unwrap());
+    // ...the authorized one is claimed, its code opening as sealed before the upgrade...
+    let claimed = store
+        .claim(&authorized_id.state(), &lease("new", NOW + 30_000), NOW + 1)
+        .await
+        .unwrap()
+        .expect("the migrated authorized session can be claimed");
+    assert_eq!(
+        authorized_id
+            .sealing_key()
+            .open(&claimed.sealed_code)
+            .as_deref(),
+        Some("the-code")
+    );
+    assert!(store.finish(&authorized_id.state(), "new").await.unwrap());
+    assert_eq!(store.get(&authorized_id.state()).await.unwrap(), None);
+    // ...the claim from before the upgrade still holds (and only its holder finishes it)...
+    assert_eq!(
+        store
+            .claim(&leased_id.state(), &lease("new", NOW + 60_000), NOW + 1)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!store.finish(&leased_id.state(), "new").await.unwrap());
+    assert!(store.finish(&leased_id.state(), "v1-lease").await.unwrap());
+    // ...and the denied one stays denied, and is no device session.
+    assert!(
+        !store
+            .authorize(&denied_id.state(), b"code", NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .pace_poll(&denied_id.state(), NOW + 1, 5000)
+            .await
+            .unwrap(),
+        Pace::NotFound
+    );
+
+    // Version 2's additions work on the migrated file like on a new one.
+    create_and_get_round_trip(Arc::clone(&store)).await;
+    user_codes_map_to_their_session(Arc::clone(&store)).await;
     device_polls_are_paced(Arc::clone(&store)).await;
-    user_codes_map_to_their_session(store).await;
+    failure_counters_count_atomically(store).await;
 }

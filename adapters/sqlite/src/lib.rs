@@ -23,8 +23,9 @@ pub fn open_store(path: &Path) -> Result<Arc<dyn Store>, String> {
         .map_err(|err| shared::http::error::ErrorChain(&err).to_string())
 }
 
-/// Bumped when the tables' shape changes; `MIGRATIONS[n]` takes version n to n + 1.
-const SCHEMA_VERSION: i64 = 2;
+/// Bumped when the tables' shape changes; `MIGRATIONS[n]` takes version n to n + 1. An opened
+/// database is at this version (its `user_version`).
+pub const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATIONS: [&str; 2] = [
     // 0 -> 1: sessions.
