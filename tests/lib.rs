@@ -19,7 +19,7 @@ use fake_monzo::{ClientRegistration, FakeMonzo, FakeMonzoConfig, RunningFakeMonz
 use serde_json::Value;
 use shared::app;
 use shared::config::{Config, Mode};
-use shared::store::SessionStore;
+use shared::store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use url::Url;
@@ -65,7 +65,7 @@ pub struct AppOptions {
     /// Extra settings, by their environment names (`SESSION_TTL_SECS`, `ALLOWED_USER_IDS`, ...).
     pub env: Vec<(&'static str, String)>,
     /// `None`: the memory store.
-    pub store: Option<Arc<dyn SessionStore>>,
+    pub store: Option<Arc<dyn Store>>,
     pub confidential_client: bool,
     /// `None`: the system clock.
     pub clock: Option<Arc<dyn shared::flow::Clock>>,
@@ -100,7 +100,7 @@ pub struct TestApp {
     pub base: Url,
     pub return_url: Url,
     pub monzo: RunningFakeMonzo,
-    pub store: Arc<dyn SessionStore>,
+    pub store: Arc<dyn Store>,
     pub client_secret: String,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,

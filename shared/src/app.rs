@@ -17,7 +17,7 @@ use crate::flow::{Clock, Flow, FlowSettings, GuessLimits};
 use crate::http::{self, AppState};
 use crate::monzo::{MonzoApi, MonzoClient, MonzoSettings, NoMonzoApi};
 use crate::secret::{ClientSecretSource, NoSecret, PlainSecret};
-use crate::store::{MemoryStore, SessionStore};
+use crate::store::{MemoryStore, Store};
 use crate::urls::UrlResolver;
 
 /// A KMS-encrypted secret, opened (one decrypt is tried at once, so a cold start pays for it
@@ -28,10 +28,10 @@ pub type OpenKms = dyn Fn(Vec<u8>) -> OpeningSecret + Send + Sync;
 pub type OpeningSecret = Pin<Box<dyn Future<Output = Arc<dyn ClientSecretSource>> + Send>>;
 
 /// Opens the SQLite file `STORE=sqlite:PATH` names, or says why it cannot.
-pub type OpenSqlite = dyn Fn(&Path) -> Result<Arc<dyn SessionStore>, String> + Sync;
+pub type OpenSqlite = dyn Fn(&Path) -> Result<Arc<dyn Store>, String> + Sync;
 
 /// Opens the DynamoDB table `STORE=dynamodb:TABLE` (or `TABLE_NAME`) names.
-pub type OpenDynamoDb = dyn Fn(&str) -> Arc<dyn SessionStore> + Sync;
+pub type OpenDynamoDb = dyn Fn(&str) -> Arc<dyn Store> + Sync;
 
 /// Builds the client for Monzo's API (crate `monzo-auth-monzo-http`), or says why it cannot.
 pub type OpenMonzoApi = dyn Fn(&MonzoSettings) -> Result<Arc<dyn MonzoApi>, String> + Sync;
@@ -80,10 +80,7 @@ fn not_linked(variable: &'static str, what: &str) -> ConfigError {
 }
 
 /// Opens the store `STORE` (or, on Lambda, `TABLE_NAME`) names.
-fn open_store(
-    spec: &StoreSpec,
-    adapters: &Adapters<'_>,
-) -> Result<Arc<dyn SessionStore>, ConfigError> {
+fn open_store(spec: &StoreSpec, adapters: &Adapters<'_>) -> Result<Arc<dyn Store>, ConfigError> {
     match spec {
         StoreSpec::Memory => Ok(Arc::new(MemoryStore::new())),
         StoreSpec::Sqlite(path) => {
@@ -152,7 +149,7 @@ pub struct Host<'a> {
     /// the secret setting, `MONZO_AUTH_URL`, `MONZO_API_URL`).
     pub monzo: Option<MonzoEndpoint>,
     /// A store the host opened itself (tests); `None`: the one `STORE` names.
-    pub store: Option<Arc<dyn SessionStore>>,
+    pub store: Option<Arc<dyn Store>>,
     /// Where time comes from ([`crate::flow::SystemClock`] in service).
     pub clock: Arc<dyn Clock>,
 }

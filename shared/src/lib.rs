@@ -1,7 +1,7 @@
 //! monzo-auth's service logic, shared by the Lambda functions and the local server.
 //!
 //! - [`session`]: the session's secrets and record
-//! - [`store`]: where sessions live ([`store::SessionStore`] and its implementations)
+//! - [`store`]: where sessions live ([`store::Store`] and its implementations)
 //! - [`monzo`]: Monzo's OAuth endpoints
 //! - [`secret`]: the client secret's source
 //! - [`flow`]: the login flow, free of HTTP

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use e2e_tests::*;
 use shared::session::{Lease, Pace, PollId, Session, State, UserCodeRecord};
-use shared::store::{SessionStore, StoreError};
+use shared::store::{Claimed, CounterStore, SessionStore, StoreError, UserCodeStore};
 use url::Url;
 
 fn callback_url(app: &TestApp, params: &[(&str, &str)]) -> Url {
@@ -157,7 +157,7 @@ impl SessionStore for UnavailableStore {
     async fn deny(&self, _: &State, _: i64) -> Result<bool, StoreError> {
         Err(down())
     }
-    async fn claim(&self, _: &State, _: &Lease, _: i64) -> Result<Option<Session>, StoreError> {
+    async fn claim(&self, _: &State, _: &Lease, _: i64) -> Result<Option<Claimed>, StoreError> {
         Err(down())
     }
     async fn release(&self, _: &State, _: &str) -> Result<bool, StoreError> {
@@ -166,15 +166,23 @@ impl SessionStore for UnavailableStore {
     async fn finish(&self, _: &State, _: &str) -> Result<bool, StoreError> {
         Err(down())
     }
+    async fn pace_poll(&self, _: &State, _: i64, _: i64) -> Result<Pace, StoreError> {
+        Err(down())
+    }
+}
+
+#[async_trait]
+impl UserCodeStore for UnavailableStore {
     async fn create_user_code(&self, _: &UserCodeRecord, _: i64) -> Result<bool, StoreError> {
         Err(down())
     }
     async fn find_user_code(&self, _: &str) -> Result<Option<UserCodeRecord>, StoreError> {
         Err(down())
     }
-    async fn pace_poll(&self, _: &State, _: i64, _: i64) -> Result<Pace, StoreError> {
-        Err(down())
-    }
+}
+
+#[async_trait]
+impl CounterStore for UnavailableStore {
     async fn failures(&self, _: &str) -> Result<u64, StoreError> {
         Err(down())
     }

@@ -1,13 +1,17 @@
-//! One suite, every store: the semantics the flow relies on, checked against each
-//! `SessionStore` implementation the same way.
+//! One suite, every store: the semantics the flow relies on, checked against each `Store`
+//! implementation (sessions, user codes, failure counters) the same way.
 
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use monzo_auth_sqlite::SqliteStore;
 use shared::session::{
-    DeviceGrant, Lease, Pace, PollId, Session, Status, UserCode, UserCodeRecord,
+    AuthCode, DeviceGrant, Lease, Pace, PollId, Session, Status, UserCode, UserCodeRecord,
 };
-use shared::store::{MemoryStore, SessionStore, StoreError};
+use shared::store::{
+    Claimed, CounterStore as _, MemoryStore, SessionStore as _, Store, StoreError,
+    UserCodeStore as _,
+};
 
 const NOW: i64 = 1_800_000_000_000;
 const TTL: std::time::Duration = std::time::Duration::from_secs(600);
@@ -26,7 +30,7 @@ fn lease(name: &str, until_ms: i64) -> Lease {
     }
 }
 
-pub async fn create_and_get_round_trip(store: Arc<dyn SessionStore>) {
+pub async fn create_and_get_round_trip(store: Arc<dyn Store>) {
     let (id, session) = pending(NOW);
     store.create(&session).await.unwrap();
     assert_eq!(store.get(&id.state()).await.unwrap(), Some(session.clone()));
@@ -52,7 +56,7 @@ pub async fn create_and_get_round_trip(store: Arc<dyn SessionStore>) {
     assert_eq!(store.get(&id.state()).await.unwrap(), Some(full));
 }
 
-pub async fn callback_is_write_once(store: Arc<dyn SessionStore>) {
+pub async fn callback_is_write_once(store: Arc<dyn Store>) {
     let (id, session) = pending(NOW);
     store.create(&session).await.unwrap();
     let state = id.state();
@@ -86,7 +90,7 @@ pub async fn callback_is_write_once(store: Arc<dyn SessionStore>) {
     );
 }
 
-pub async fn unknown_and_expired_sessions_take_no_writes(store: Arc<dyn SessionStore>) {
+pub async fn unknown_and_expired_sessions_take_no_writes(store: Arc<dyn Store>) {
     let unknown = PollId::generate().state();
     assert!(!store.authorize(&unknown, b"code", NOW).await.unwrap());
     assert!(!store.deny(&unknown, NOW).await.unwrap());
@@ -137,8 +141,9 @@ pub async fn unknown_and_expired_sessions_take_no_writes(store: Arc<dyn SessionS
     );
 }
 
-pub async fn claim_is_exclusive_until_released_or_lapsed(store: Arc<dyn SessionStore>) {
+pub async fn claim_is_exclusive_until_released_or_lapsed(store: Arc<dyn Store>) {
     let (id, session) = pending(NOW);
+    let session = session.with_return_url(Some("https://x.example/Prod/callback".into()));
     store.create(&session).await.unwrap();
     let state = id.state();
     assert_eq!(
@@ -156,12 +161,17 @@ pub async fn claim_is_exclusive_until_released_or_lapsed(store: Arc<dyn SessionS
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(claimed.lease, Some(lease("a", NOW + 1000)));
     assert_eq!(
-        claimed.status,
-        Status::Authorized {
-            sealed_code: b"code".to_vec()
-        }
+        claimed,
+        Claimed {
+            sealed_code: b"code".to_vec(),
+            return_url: Some("https://x.example/Prod/callback".into()),
+        },
+        "the claim carries what the exchange needs"
+    );
+    assert_eq!(
+        store.get(&state).await.unwrap().unwrap().lease,
+        Some(lease("a", NOW + 1000))
     );
     assert_eq!(
         store
@@ -199,7 +209,7 @@ pub async fn claim_is_exclusive_until_released_or_lapsed(store: Arc<dyn SessionS
     assert!(!store.finish(&state, "c").await.unwrap());
 }
 
-pub async fn concurrent_claims_have_one_winner(store: Arc<dyn SessionStore>) {
+pub async fn concurrent_claims_have_one_winner(store: Arc<dyn Store>) {
     let (id, session) = pending(NOW);
     store.create(&session).await.unwrap();
     assert!(store.authorize(&id.state(), b"code", NOW).await.unwrap());
@@ -223,13 +233,60 @@ pub async fn concurrent_claims_have_one_winner(store: Arc<dyn SessionStore>) {
     assert_eq!(winners, 1);
 }
 
-pub async fn purged_only_after_the_grace_period(store: Arc<dyn SessionStore>) {
+/// How a store forgets what is past its `purge_at`.
+#[derive(Clone, Copy)]
+pub enum Purging {
+    /// On its next `create` (memory, SQLite), so no background task is needed.
+    OnCreate,
+    /// By the table's TTL on `purge_at`, lazily (DynamoDB); moto never deletes.
+    Ttl,
+}
+
+pub async fn purged_after_the_grace_period(store: Arc<dyn Store>, purging: Purging) {
     let (old_id, old) = pending(NOW);
     store.create(&old).await.unwrap();
-    // A later create is when stores that purge on write do so; before purge_at nothing goes.
-    let (_, during_grace) = pending((old.purge_at - 1) * 1000);
+    let code = UserCodeRecord {
+        key: UserCode::generate().store_key(),
+        state: old_id.state(),
+        expires_at_ms: old.expires_at_ms,
+        purge_at: old.purge_at,
+    };
+    assert!(store.create_user_code(&code, NOW).await.unwrap());
+    let counter = format!("limit#test#{}", shared::session::random_token::<6>());
+    store.add_failure(&counter, old.purge_at).await.unwrap();
+
+    // Expired but within its grace period, a session is still there to answer "expired" (a
+    // later create is when stores that purge on write do so).
+    let (grace_id, during_grace) = pending((old.purge_at - 1) * 1000);
     store.create(&during_grace).await.unwrap();
     assert!(store.get(&old_id.state()).await.unwrap().is_some());
+    assert!(store.find_user_code(&code.key).await.unwrap().is_some());
+    assert_eq!(store.failures(&counter).await.unwrap(), 1);
+
+    // Once purge_at has come, it goes, with its user code and the counter of the same age.
+    let (late_id, late) = pending(old.purge_at * 1000);
+    store.create(&late).await.unwrap();
+    match purging {
+        Purging::OnCreate => {
+            assert_eq!(
+                store.get(&old_id.state()).await.unwrap(),
+                None,
+                "a session outlived its purge_at"
+            );
+            assert_eq!(store.find_user_code(&code.key).await.unwrap(), None);
+            assert_eq!(store.failures(&counter).await.unwrap(), 0);
+        }
+        Purging::Ttl => {
+            // DynamoDB's TTL deletes lazily (up to days later) and moto never does, so only the
+            // TTL attribute can be checked: the session's expiry plus the grace period, in Unix
+            // seconds (`dynamodb_purge_at_is_the_tables_ttl_attribute` reads the items).
+            let stored = store.get(&old_id.state()).await.unwrap().unwrap();
+            assert_eq!(stored.purge_at, old.expires_at_ms / 1000 + 1 + 600);
+        }
+    }
+    // What is not yet due stays.
+    assert!(store.get(&grace_id.state()).await.unwrap().is_some());
+    assert!(store.get(&late_id.state()).await.unwrap().is_some());
 }
 
 fn device_session(now: i64, interval_ms: i64) -> (PollId, Session) {
@@ -242,7 +299,7 @@ fn device_session(now: i64, interval_ms: i64) -> (PollId, Session) {
     (id, session)
 }
 
-pub async fn user_codes_map_to_their_session(store: Arc<dyn SessionStore>) {
+pub async fn user_codes_map_to_their_session(store: Arc<dyn Store>) {
     let (id, session) = device_session(NOW, 5000);
     store.create(&session).await.unwrap();
     let code = UserCode::generate();
@@ -296,7 +353,7 @@ pub async fn user_codes_map_to_their_session(store: Arc<dyn SessionStore>) {
     );
 }
 
-pub async fn device_polls_are_paced(store: Arc<dyn SessionStore>) {
+pub async fn device_polls_are_paced(store: Arc<dyn Store>) {
     let (id, session) = device_session(NOW, 5000);
     store.create(&session).await.unwrap();
     let state = id.state();
@@ -348,7 +405,7 @@ pub async fn device_polls_are_paced(store: Arc<dyn SessionStore>) {
     );
 }
 
-pub async fn failure_counters_count_atomically(store: Arc<dyn SessionStore>) {
+pub async fn failure_counters_count_atomically(store: Arc<dyn Store>) {
     let key = format!("limit#test#{}", shared::session::random_token::<6>());
     assert_eq!(store.failures(&key).await.unwrap(), 0);
     let mut tasks = tokio::task::JoinSet::new();
@@ -366,13 +423,14 @@ pub async fn failure_counters_count_atomically(store: Arc<dyn SessionStore>) {
     assert_eq!(store.failures(&key).await.unwrap(), 10);
 }
 
-/// Runs the whole suite against stores made by `make`, a fresh one per case.
+/// Runs the whole suite against stores made by `make`, a fresh one per case, which purge as
+/// `purging` says.
 macro_rules! conformance_suite {
-    ($module:ident, $make:expr) => {
+    ($module:ident, $purging:expr, $make:expr) => {
         mod $module {
             use super::*;
 
-            async fn store() -> Arc<dyn SessionStore> {
+            async fn store() -> Arc<dyn Store> {
                 $make
             }
 
@@ -409,15 +467,15 @@ macro_rules! conformance_suite {
                 super::failure_counters_count_atomically(store().await).await;
             }
             #[tokio::test]
-            async fn purged_only_after_the_grace_period() {
-                super::purged_only_after_the_grace_period(store().await).await;
+            async fn purged_after_the_grace_period() {
+                super::purged_after_the_grace_period(store().await, $purging).await;
             }
         }
     };
 }
 
-conformance_suite!(memory, Arc::new(MemoryStore::new()));
-conformance_suite!(sqlite, {
+conformance_suite!(memory, Purging::OnCreate, Arc::new(MemoryStore::new()));
+conformance_suite!(sqlite, Purging::OnCreate, {
     // The directory is leaked on purpose: it must outlive the store, and it lives in /tmp.
     let dir = tempfile::tempdir().unwrap().keep();
     Arc::new(SqliteStore::open(&dir.join("sessions.db")).unwrap())
@@ -460,7 +518,7 @@ async fn the_sqlite_file_is_private_to_its_owner() {
     }
 }
 
-conformance_suite!(dynamodb, {
+conformance_suite!(dynamodb, Purging::Ttl, {
     let aws = e2e_tests::aws::sdk_config(&e2e_tests::aws::moto_endpoint());
     let table = e2e_tests::aws::create_sessions_table(&aws).await;
     Arc::new(monzo_auth_dynamodb::DynamoDbStore::new(
@@ -470,21 +528,261 @@ conformance_suite!(dynamodb, {
 });
 
 #[tokio::test]
-async fn sqlite_version_1_files_are_migrated() {
+async fn dynamodb_purge_at_is_the_tables_ttl_attribute() {
+    // The deployed table deletes items by purge_at...
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let ttl = &template["Resources"]["SessionsTable"]["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(ttl["AttributeName"].as_str(), Some("purge_at"));
+    assert_eq!(ttl["Enabled"].as_bool(), Some(true));
+
+    // ...and each item the store writes has it, in Unix seconds, as it was given.
+    let aws = e2e_tests::aws::sdk_config(&e2e_tests::aws::moto_endpoint());
+    let table = e2e_tests::aws::create_sessions_table(&aws).await;
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    let store = monzo_auth_dynamodb::DynamoDbStore::new(client.clone(), table.clone());
+    let (id, session) = pending(NOW);
+    store.create(&session).await.unwrap();
+    let code = UserCodeRecord {
+        key: UserCode::generate().store_key(),
+        state: id.state(),
+        expires_at_ms: session.expires_at_ms,
+        purge_at: session.purge_at,
+    };
+    assert!(store.create_user_code(&code, NOW).await.unwrap());
+    let counter = format!("limit#test#{}", shared::session::random_token::<6>());
+    store.add_failure(&counter, NOW / 1000 + 900).await.unwrap();
+    assert_eq!(session.purge_at, session.expires_at_ms / 1000 + 1 + 600);
+    for (pk, purge_at) in [
+        (id.state().as_text(), session.purge_at),
+        (code.key, session.purge_at),
+        (counter, NOW / 1000 + 900),
+    ] {
+        let item = client
+            .get_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(pk.clone()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap();
+        assert_eq!(
+            item.get("purge_at"),
+            Some(&AttributeValue::N(purge_at.to_string())),
+            "{pk}"
+        );
+    }
+}
+
+/// A SQLite file as version 1 of the schema left it: that release's schema word for word, set up
+/// as it did (`shared/src/store/sqlite.rs` from c23ef6d until c5efbf7 migrated it to 2). Frozen
+/// here, not taken from the adapter, so that a change to the migrations cannot change what an
+/// old file looks like.
+fn sqlite_version_1_file(path: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let _mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .unwrap();
+    conn.execute_batch(
+        "
+        CREATE TABLE IF NOT EXISTS sessions (
+            state           TEXT PRIMARY KEY NOT NULL,
+            status          TEXT NOT NULL CHECK (status IN ('pending', 'authorized', 'denied')),
+            seal_public_key BLOB NOT NULL,
+            sealed_code     BLOB,
+            code_challenge  TEXT,
+            return_url      TEXT,
+            created_at_ms   INTEGER NOT NULL,
+            expires_at_ms   INTEGER NOT NULL,
+            purge_at        INTEGER NOT NULL,
+            lease_id        TEXT,
+            lease_until_ms  INTEGER
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS sessions_by_purge_at ON sessions (purge_at);
+        ",
+    )
+    .unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn
+}
+
+/// Writes `session` (pending) into a version-1 file the way that release's `create` did, then
+/// takes it to its status and lease with that release's `authorize`, `deny` and `claim`.
+fn insert_version_1_row(conn: &rusqlite::Connection, session: &Session) {
+    let state = session.state.as_text();
+    conn.execute(
+        "INSERT INTO sessions (state, status, seal_public_key, sealed_code, code_challenge, \
+           return_url, created_at_ms, expires_at_ms, purge_at, lease_id, lease_until_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (state) DO NOTHING",
+        rusqlite::params![
+            state,
+            "pending",
+            session.seal_public_key.0.as_slice(),
+            None::<Vec<u8>>,
+            session.code_challenge.as_ref().map(|c| c.as_str()),
+            session.return_url,
+            session.created_at_ms,
+            session.expires_at_ms,
+            session.purge_at,
+            None::<String>,
+            None::<i64>,
+        ],
+    )
+    .unwrap();
+    let changed = match &session.status {
+        Status::Pending => 1,
+        Status::Authorized { sealed_code } => conn
+            .execute(
+                "UPDATE sessions SET status = 'authorized', sealed_code = ?2 \
+                 WHERE state = ?1 AND status = 'pending' AND expires_at_ms > ?3",
+                rusqlite::params![state, sealed_code, NOW],
+            )
+            .unwrap(),
+        Status::Denied => conn
+            .execute(
+                "UPDATE sessions SET status = 'denied' \
+                 WHERE state = ?1 AND status = 'pending' AND expires_at_ms > ?2",
+                rusqlite::params![state, NOW],
+            )
+            .unwrap(),
+    };
+    assert_eq!(changed, 1);
+    if let Some(lease) = &session.lease {
+        let changed = conn
+            .execute(
+                "UPDATE sessions SET lease_id = ?2, lease_until_ms = ?3 \
+                 WHERE state = ?1 AND status = 'authorized' AND expires_at_ms > ?4 \
+                   AND (lease_until_ms IS NULL OR lease_until_ms <= ?4)",
+                rusqlite::params![state, lease.id, lease.until_ms, NOW],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_version_1_files_are_migrated_with_their_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
+    // What a version-1 file in the field holds: a login waiting at Monzo, one authorized and not
+    // yet polled, one mid-exchange (claimed), one denied.
+    let (pending_id, waiting) = pending(NOW);
+    let waiting = waiting
+        .with_code_challenge(shared::session::CodeChallenge::parse(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ))
+        .with_return_url(Some("https://x.example/Prod/callback".into()));
+    let (authorized_id, mut authorized) = pending(NOW);
+    authorized.status = Status::Authorized {
+        sealed_code: authorized_id
+            .sealing_key()
+            .public_key()
+            .seal(&AuthCode::parse("the-code").unwrap()),
+    };
+    let (leased_id, mut leased) = pending(NOW);
+    leased.status = Status::Authorized {
+        sealed_code: leased_id
+            .sealing_key()
+            .public_key()
+            .seal(&AuthCode::parse("code-in-flight").unwrap()),
+    };
+    leased.lease = Some(lease("v1-lease", NOW + 30_000));
+    let (denied_id, mut denied) = pending(NOW);
+    denied.status = Status::Denied;
     {
-        // A file as the first release left it.
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE sessions (state TEXT PRIMARY KEY NOT NULL, status TEXT NOT NULL, \
-             seal_public_key BLOB NOT NULL, sealed_code BLOB, code_challenge TEXT, return_url TEXT, \
-             created_at_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL, purge_at INTEGER NOT NULL, \
-             lease_id TEXT, lease_until_ms INTEGER) WITHOUT ROWID; PRAGMA user_version = 1;",
-        )
-        .unwrap();
+        let conn = sqlite_version_1_file(&path);
+        for session in [&waiting, &authorized, &leased, &denied] {
+            insert_version_1_row(&conn, session);
+        }
     }
-    let store: Arc<dyn SessionStore> = Arc::new(SqliteStore::open(&path).unwrap());
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, monzo_auth_sqlite::SCHEMA_VERSION);
+    // Every row reads back as it was written, field for field.
+    for session in [&waiting, &authorized, &leased, &denied] {
+        assert_eq!(
+            store.get(&session.state).await.unwrap().as_ref(),
+            Some(session)
+        );
+    }
+
+    // And each carries on as usual: the waiting login is authorized and redeemed...
+    let sealed = waiting
+        .seal_public_key
+        .seal(&AuthCode::parse("late-code").unwrap());
+    assert!(
+        store
+            .authorize(&pending_id.state(), &sealed, NOW + 1)
+            .await
+            .unwrap()
+    );
+    let claimed = store
+        .claim(&pending_id.state(), &lease("new", NOW + 30_000), NOW + 2)
+        .await
+        .unwrap()
+        .expect("the migrated pending session can be claimed once authorized");
+    assert_eq!(
+        pending_id
+            .sealing_key()
+            .open(&claimed.sealed_code)
+            .map(|code| code.expose().to_owned())
+            .as_deref(),
+        Some("late-code")
+    );
+    assert_eq!(claimed.return_url, waiting.return_url);
+    assert!(store.finish(&pending_id.state(), "new").await.unwrap());
+    // ...the authorized one is claimed, its code opening as sealed before the upgrade...
+    let claimed = store
+        .claim(&authorized_id.state(), &lease("new", NOW + 30_000), NOW + 1)
+        .await
+        .unwrap()
+        .expect("the migrated authorized session can be claimed");
+    assert_eq!(
+        authorized_id
+            .sealing_key()
+            .open(&claimed.sealed_code)
+            .map(|code| code.expose().to_owned())
+            .as_deref(),
+        Some("the-code")
+    );
+    assert!(store.finish(&authorized_id.state(), "new").await.unwrap());
+    assert_eq!(store.get(&authorized_id.state()).await.unwrap(), None);
+    // ...the claim from before the upgrade still holds (and only its holder finishes it)...
+    assert_eq!(
+        store
+            .claim(&leased_id.state(), &lease("new", NOW + 60_000), NOW + 1)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!store.finish(&leased_id.state(), "new").await.unwrap());
+    assert!(store.finish(&leased_id.state(), "v1-lease").await.unwrap());
+    // ...and the denied one stays denied, and is no device session.
+    assert!(
+        !store
+            .authorize(&denied_id.state(), b"code", NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .pace_poll(&denied_id.state(), NOW + 1, 5000)
+            .await
+            .unwrap(),
+        Pace::NotFound
+    );
+
+    // Version 2's additions work on the migrated file like on a new one.
+    create_and_get_round_trip(Arc::clone(&store)).await;
+    user_codes_map_to_their_session(Arc::clone(&store)).await;
     device_polls_are_paced(Arc::clone(&store)).await;
-    user_codes_map_to_their_session(store).await;
+    failure_counters_count_atomically(store).await;
 }

@@ -13,7 +13,7 @@ use aws_config::SdkConfig;
 pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// One attempt of an AWS call gives up after this (the SDK's standard retries try again).
 pub const AWS_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
-use shared::store::SessionStore;
+use shared::store::Store;
 
 /// The service's timeouts for an AWS SDK configuration: every AWS call (DynamoDB, KMS) gives up
 /// after [`AWS_OPERATION_TIMEOUT`], retries included, so a slow AWS cannot eat a function's time
@@ -26,11 +26,9 @@ pub fn aws_timeouts() -> aws_config::timeout::TimeoutConfig {
 }
 
 /// `STORE=dynamodb:TABLE` for `shared::app::Adapters::dynamodb`, with the client `aws` configures.
-pub fn opener(
-    aws: &SdkConfig,
-) -> impl Fn(&str) -> Arc<dyn SessionStore> + Send + Sync + 'static + use<> {
+pub fn opener(aws: &SdkConfig) -> impl Fn(&str) -> Arc<dyn Store> + Send + Sync + 'static + use<> {
     let client = aws_sdk_dynamodb::Client::new(aws);
-    move |table| Arc::new(DynamoDbStore::new(client.clone(), table)) as Arc<dyn SessionStore>
+    move |table| Arc::new(DynamoDbStore::new(client.clone(), table)) as Arc<dyn Store>
 }
 
 /// The AWS SDK's configuration from the standard variables and files, with those timeouts.

@@ -14,10 +14,11 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use shared::session::{
-    CodeChallenge, DeviceGrant, Lease, Pace, SealPublicKey, Session, State, Status, UserCodeRecord,
+use shared::session::{Lease, Pace, Session, State, UserCodeRecord};
+use shared::store::record::status;
+use shared::store::{
+    Claimed, CounterStore, SessionRecord, SessionStore, StoreError, UserCodeStore,
 };
-use shared::store::{SessionStore, StoreError};
 
 /// An item as DynamoDB returns it.
 pub type Item = HashMap<String, AttributeValue>;
@@ -129,6 +130,10 @@ fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+fn b(value: Vec<u8>) -> AttributeValue {
+    AttributeValue::B(Blob::new(value))
+}
+
 fn key(state: &State) -> Item {
     key_of(state.as_text())
 }
@@ -139,42 +144,39 @@ fn key_of(pk: impl Into<String>) -> Item {
 
 /// The item that stores `session`.
 pub fn to_item(session: &Session) -> Item {
-    let mut item = key(&session.state);
-    let status = match &session.status {
-        Status::Pending => "pending",
-        Status::Authorized { sealed_code } => {
-            item.insert(
-                attr::SEALED_CODE.into(),
-                AttributeValue::B(Blob::new(sealed_code.clone())),
-            );
-            "authorized"
-        }
-        Status::Denied => "denied",
+    let r = SessionRecord::from(session);
+    let mut item = key_of(r.state);
+    let mut put = |name: &str, value| {
+        item.insert(name.to_owned(), value);
     };
-    item.insert(attr::STATUS.into(), s(status));
-    item.insert(
-        attr::SEAL_PUBLIC_KEY.into(),
-        AttributeValue::B(Blob::new(session.seal_public_key.0.to_vec())),
-    );
-    if let Some(challenge) = &session.code_challenge {
-        item.insert(attr::CODE_CHALLENGE.into(), s(challenge.as_str()));
+    put(attr::STATUS, s(r.status));
+    put(attr::SEAL_PUBLIC_KEY, b(r.seal_public_key));
+    if let Some(code) = r.sealed_code {
+        put(attr::SEALED_CODE, b(code));
     }
-    if let Some(url) = &session.return_url {
-        item.insert(attr::RETURN_URL.into(), s(url.clone()));
+    if let Some(challenge) = r.code_challenge {
+        put(attr::CODE_CHALLENGE, s(challenge));
     }
-    item.insert(attr::CREATED_AT_MS.into(), n(session.created_at_ms));
-    item.insert(attr::EXPIRES_AT_MS.into(), n(session.expires_at_ms));
-    item.insert(attr::PURGE_AT.into(), n(session.purge_at));
-    if let Some(lease) = &session.lease {
-        item.insert(attr::LEASE_ID.into(), s(lease.id.clone()));
-        item.insert(attr::LEASE_UNTIL_MS.into(), n(lease.until_ms));
+    if let Some(url) = r.return_url {
+        put(attr::RETURN_URL, s(url));
     }
-    if let Some(device) = &session.device {
-        item.insert(attr::DEVICE_CLIENT_ID.into(), s(device.client_id.clone()));
-        item.insert(attr::INTERVAL_MS.into(), n(device.interval_ms));
-        if let Some(next) = device.next_poll_ms {
-            item.insert(attr::NEXT_POLL_MS.into(), n(next));
-        }
+    put(attr::CREATED_AT_MS, n(r.created_at_ms));
+    put(attr::EXPIRES_AT_MS, n(r.expires_at_ms));
+    put(attr::PURGE_AT, n(r.purge_at));
+    if let Some(id) = r.lease_id {
+        put(attr::LEASE_ID, s(id));
+    }
+    if let Some(until) = r.lease_until_ms {
+        put(attr::LEASE_UNTIL_MS, n(until));
+    }
+    if let Some(client_id) = r.device_client_id {
+        put(attr::DEVICE_CLIENT_ID, s(client_id));
+    }
+    if let Some(interval) = r.interval_ms {
+        put(attr::INTERVAL_MS, n(interval));
+    }
+    if let Some(next) = r.next_poll_ms {
+        put(attr::NEXT_POLL_MS, n(next));
     }
     item
 }
@@ -213,58 +215,24 @@ fn required<T>(value: Option<T>, name: &str) -> Result<T, StoreError> {
 
 /// A session item read back (the other half of `to_item`).
 pub fn session_from_item(item: &Item) -> Result<Session, StoreError> {
-    let state = required(get_s(item, attr::KEY)?, attr::KEY)?;
-    let sealed_code = get_b(item, attr::SEALED_CODE)?;
-    let status = match (
-        required(get_s(item, attr::STATUS)?, attr::STATUS)?,
-        sealed_code,
-    ) {
-        ("pending", None) => Status::Pending,
-        ("authorized", Some(code)) => Status::Authorized {
-            sealed_code: code.to_vec(),
-        },
-        ("denied", None) => Status::Denied,
-        _ => return Err(corrupt(attr::STATUS)),
-    };
-    let public_key = required(get_b(item, attr::SEAL_PUBLIC_KEY)?, attr::SEAL_PUBLIC_KEY)?;
-    Ok(Session {
-        state: State::parse(state).ok_or_else(|| corrupt(attr::KEY))?,
-        status,
-        seal_public_key: SealPublicKey(
-            public_key
-                .try_into()
-                .map_err(|_| corrupt(attr::SEAL_PUBLIC_KEY))?,
-        ),
-        code_challenge: get_s(item, attr::CODE_CHALLENGE)?
-            .map(|text| CodeChallenge::parse(text).ok_or_else(|| corrupt(attr::CODE_CHALLENGE)))
-            .transpose()?,
-        return_url: get_s(item, attr::RETURN_URL)?.map(str::to_owned),
-        device: match (
-            get_s(item, attr::DEVICE_CLIENT_ID)?,
-            get_n(item, attr::INTERVAL_MS)?,
-        ) {
-            (Some(client_id), Some(interval_ms)) => Some(DeviceGrant {
-                client_id: client_id.to_owned(),
-                interval_ms,
-                next_poll_ms: get_n(item, attr::NEXT_POLL_MS)?,
-            }),
-            (None, None) => None,
-            _ => return Err(corrupt(attr::DEVICE_CLIENT_ID)),
-        },
-        created_at_ms: required(get_n(item, attr::CREATED_AT_MS)?, attr::CREATED_AT_MS)?,
-        expires_at_ms: required(get_n(item, attr::EXPIRES_AT_MS)?, attr::EXPIRES_AT_MS)?,
-        purge_at: required(get_n(item, attr::PURGE_AT)?, attr::PURGE_AT)?,
-        lease: match (
-            get_s(item, attr::LEASE_ID)?,
-            get_n(item, attr::LEASE_UNTIL_MS)?,
-        ) {
-            (Some(id), Some(until_ms)) => Some(Lease {
-                id: id.to_owned(),
-                until_ms,
-            }),
-            (None, None) => None,
-            _ => return Err(corrupt(attr::LEASE_ID)),
-        },
+    let text = |name| get_s(item, name).map(|v| v.map(str::to_owned));
+    let bytes = |name| get_b(item, name).map(|v| v.map(<[u8]>::to_vec));
+    let number = |name| get_n(item, name);
+    Session::try_from(SessionRecord {
+        state: required(text(attr::KEY)?, attr::KEY)?,
+        status: required(text(attr::STATUS)?, attr::STATUS)?,
+        seal_public_key: required(bytes(attr::SEAL_PUBLIC_KEY)?, attr::SEAL_PUBLIC_KEY)?,
+        sealed_code: bytes(attr::SEALED_CODE)?,
+        code_challenge: text(attr::CODE_CHALLENGE)?,
+        return_url: text(attr::RETURN_URL)?,
+        created_at_ms: required(number(attr::CREATED_AT_MS)?, attr::CREATED_AT_MS)?,
+        expires_at_ms: required(number(attr::EXPIRES_AT_MS)?, attr::EXPIRES_AT_MS)?,
+        purge_at: required(number(attr::PURGE_AT)?, attr::PURGE_AT)?,
+        lease_id: text(attr::LEASE_ID)?,
+        lease_until_ms: number(attr::LEASE_UNTIL_MS)?,
+        device_client_id: text(attr::DEVICE_CLIENT_ID)?,
+        interval_ms: number(attr::INTERVAL_MS)?,
+        next_poll_ms: number(attr::NEXT_POLL_MS)?,
     })
 }
 
@@ -308,12 +276,9 @@ impl SessionStore for DynamoDbStore {
             .expression_attribute_names("#status", attr::STATUS)
             .expression_attribute_names("#code", attr::SEALED_CODE)
             .expression_attribute_names("#expires", attr::EXPIRES_AT_MS)
-            .expression_attribute_values(":authorized", s("authorized"))
-            .expression_attribute_values(":pending", s("pending"))
-            .expression_attribute_values(
-                ":code",
-                AttributeValue::B(Blob::new(sealed_code.to_vec())),
-            )
+            .expression_attribute_values(":authorized", s(status::AUTHORIZED))
+            .expression_attribute_values(":pending", s(status::PENDING))
+            .expression_attribute_values(":code", b(sealed_code.to_vec()))
             .expression_attribute_values(":now", n(now_ms))
             .send()
             .await;
@@ -330,8 +295,8 @@ impl SessionStore for DynamoDbStore {
             .condition_expression("#status = :pending AND #expires > :now")
             .expression_attribute_names("#status", attr::STATUS)
             .expression_attribute_names("#expires", attr::EXPIRES_AT_MS)
-            .expression_attribute_values(":denied", s("denied"))
-            .expression_attribute_values(":pending", s("pending"))
+            .expression_attribute_values(":denied", s(status::DENIED))
+            .expression_attribute_values(":pending", s(status::PENDING))
             .expression_attribute_values(":now", n(now_ms))
             .send()
             .await;
@@ -343,7 +308,7 @@ impl SessionStore for DynamoDbStore {
         state: &State,
         lease: &Lease,
         now_ms: i64,
-    ) -> Result<Option<Session>, StoreError> {
+    ) -> Result<Option<Claimed>, StoreError> {
         let result = self
             .client
             .update_item()
@@ -358,7 +323,7 @@ impl SessionStore for DynamoDbStore {
             .expression_attribute_names("#expires", attr::EXPIRES_AT_MS)
             .expression_attribute_names("#lease", attr::LEASE_ID)
             .expression_attribute_names("#until", attr::LEASE_UNTIL_MS)
-            .expression_attribute_values(":authorized", s("authorized"))
+            .expression_attribute_values(":authorized", s(status::AUTHORIZED))
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":lease", s(lease.id.clone()))
             .expression_attribute_values(":until", n(lease.until_ms))
@@ -366,12 +331,14 @@ impl SessionStore for DynamoDbStore {
             .send()
             .await;
         match result {
-            Ok(output) => output
-                .attributes()
-                .map(session_from_item)
-                .transpose()?
-                .map(Some)
-                .ok_or_else(|| corrupt("(claim returned no attributes)")),
+            Ok(output) => {
+                let session = output
+                    .attributes()
+                    .map(session_from_item)
+                    .transpose()?
+                    .ok_or_else(|| corrupt("(claim returned no attributes)"))?;
+                Claimed::try_from(session).map(Some)
+            }
             Err(err) if condition_failed(&err) => Ok(None),
             Err(err) => Err(failure("UpdateItem", &err)),
         }
@@ -405,44 +372,6 @@ impl SessionStore for DynamoDbStore {
             .send()
             .await;
         applied("DeleteItem", result)
-    }
-
-    async fn create_user_code(
-        &self,
-        record: &UserCodeRecord,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let mut item = key_of(record.key.clone());
-        item.insert(attr::STATE.into(), s(record.state.as_text()));
-        item.insert(attr::EXPIRES_AT_MS.into(), n(record.expires_at_ms));
-        item.insert(attr::PURGE_AT.into(), n(record.purge_at));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            // A live code keeps its key; an expired one (not yet purged by TTL) gives it up.
-            .condition_expression("attribute_not_exists(#pk) OR #expires <= :now")
-            .expression_attribute_names("#pk", attr::KEY)
-            .expression_attribute_names("#expires", attr::EXPIRES_AT_MS)
-            .expression_attribute_values(":now", n(now_ms))
-            .send()
-            .await;
-        applied("PutItem", result)
-    }
-
-    async fn find_user_code(&self, key: &str) -> Result<Option<UserCodeRecord>, StoreError> {
-        let Some(item) = self.get_item(key_of(key)).await? else {
-            return Ok(None);
-        };
-        let item = &item;
-        let state = required(get_s(item, attr::STATE)?, attr::STATE)?;
-        Ok(Some(UserCodeRecord {
-            key: key.to_owned(),
-            state: State::parse(state).ok_or_else(|| corrupt(attr::STATE))?,
-            expires_at_ms: required(get_n(item, attr::EXPIRES_AT_MS)?, attr::EXPIRES_AT_MS)?,
-            purge_at: required(get_n(item, attr::PURGE_AT)?, attr::PURGE_AT)?,
-        }))
     }
 
     async fn pace_poll(
@@ -500,7 +429,51 @@ impl SessionStore for DynamoDbStore {
             Err(err) => Err(failure("UpdateItem", &err)),
         }
     }
+}
 
+#[async_trait]
+impl UserCodeStore for DynamoDbStore {
+    async fn create_user_code(
+        &self,
+        record: &UserCodeRecord,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut item = key_of(record.key.clone());
+        item.insert(attr::STATE.into(), s(record.state.as_text()));
+        item.insert(attr::EXPIRES_AT_MS.into(), n(record.expires_at_ms));
+        item.insert(attr::PURGE_AT.into(), n(record.purge_at));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // A live code keeps its key; an expired one (not yet purged by TTL) gives it up.
+            .condition_expression("attribute_not_exists(#pk) OR #expires <= :now")
+            .expression_attribute_names("#pk", attr::KEY)
+            .expression_attribute_names("#expires", attr::EXPIRES_AT_MS)
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        applied("PutItem", result)
+    }
+
+    async fn find_user_code(&self, key: &str) -> Result<Option<UserCodeRecord>, StoreError> {
+        let Some(item) = self.get_item(key_of(key)).await? else {
+            return Ok(None);
+        };
+        let item = &item;
+        let state = required(get_s(item, attr::STATE)?, attr::STATE)?;
+        Ok(Some(UserCodeRecord {
+            key: key.to_owned(),
+            state: State::parse(state).ok_or_else(|| corrupt(attr::STATE))?,
+            expires_at_ms: required(get_n(item, attr::EXPIRES_AT_MS)?, attr::EXPIRES_AT_MS)?,
+            purge_at: required(get_n(item, attr::PURGE_AT)?, attr::PURGE_AT)?,
+        }))
+    }
+}
+
+#[async_trait]
+impl CounterStore for DynamoDbStore {
     async fn failures(&self, key: &str) -> Result<u64, StoreError> {
         let item = self.get_item(key_of(key)).await?;
         let count = item
@@ -551,7 +524,7 @@ fn applied<T, E: ProvideErrorMetadata, R>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::session::PollId;
+    use shared::session::{CodeChallenge, DeviceGrant, PollId, Status};
 
     fn session() -> Session {
         Session::new_pending(
@@ -628,7 +601,7 @@ mod tests {
         wrong_type.insert(attr::EXPIRES_AT_MS.into(), s("soon"));
         cases.push(wrong_type);
         let mut bad_status = good.clone();
-        bad_status.insert(attr::STATUS.into(), s("authorized"));
+        bad_status.insert(attr::STATUS.into(), s(status::AUTHORIZED));
         cases.push(bad_status);
         let mut short_key = good.clone();
         short_key.insert(

@@ -10,22 +10,22 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
-use shared::store::{SessionStore, StoreError};
-
-use shared::session::{
-    CodeChallenge, DeviceGrant, Lease, Pace, SealPublicKey, Session, State, Status, UserCodeRecord,
+use shared::session::{Lease, Pace, Session, State, UserCodeRecord};
+use shared::store::{
+    Claimed, CounterStore, SessionRecord, SessionStore, Store, StoreError, UserCodeStore,
 };
 
 /// `STORE=sqlite:PATH` for `shared::app::Adapters::sqlite`: the store, or why it cannot be
 /// opened (with its causes).
-pub fn open_store(path: &Path) -> Result<Arc<dyn SessionStore>, String> {
+pub fn open_store(path: &Path) -> Result<Arc<dyn Store>, String> {
     SqliteStore::open(path)
-        .map(|store| Arc::new(store) as Arc<dyn SessionStore>)
+        .map(|store| Arc::new(store) as Arc<dyn Store>)
         .map_err(|err| shared::flow::error::ErrorChain(&err).to_string())
 }
 
-/// Bumped when the tables' shape changes; `MIGRATIONS[n]` takes version n to n + 1.
-const SCHEMA_VERSION: i64 = 2;
+/// Bumped when the tables' shape changes; `MIGRATIONS[n]` takes version n to n + 1. An opened
+/// database is at this version (its `user_version`).
+pub const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATIONS: [&str; 2] = [
     // 0 -> 1: sessions.
@@ -148,86 +148,42 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
-fn status_name(status: &Status) -> &'static str {
-    match status {
-        Status::Pending => "pending",
-        Status::Authorized { .. } => "authorized",
-        Status::Denied => "denied",
-    }
-}
-
-fn session_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Session, StoreError>> {
-    let state: String = row.get(0)?;
-    let status: String = row.get(1)?;
-    let public_key: Vec<u8> = row.get(2)?;
-    let sealed_code: Option<Vec<u8>> = row.get(3)?;
-    let code_challenge: Option<String> = row.get(4)?;
-    let lease_id: Option<String> = row.get(9)?;
-    let lease_until_ms: Option<i64> = row.get(10)?;
-    let (created_at_ms, expires_at_ms, purge_at) = (row.get(6)?, row.get(7)?, row.get(8)?);
-    let return_url: Option<String> = row.get(5)?;
-    let device_client_id: Option<String> = row.get(11)?;
-    let interval_ms: Option<i64> = row.get(12)?;
-    let next_poll_ms: Option<i64> = row.get(13)?;
-    Ok((|| {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("sessions.{what}"));
-        let status = match (status.as_str(), sealed_code) {
-            ("pending", None) => Status::Pending,
-            ("authorized", Some(sealed_code)) => Status::Authorized { sealed_code },
-            ("denied", None) => Status::Denied,
-            _ => return Err(corrupt("status")),
-        };
-        Ok(Session {
-            state: State::parse(&state).ok_or_else(|| corrupt("state"))?,
-            status,
-            seal_public_key: SealPublicKey(
-                public_key
-                    .try_into()
-                    .map_err(|_| corrupt("seal_public_key"))?,
-            ),
-            code_challenge: match code_challenge {
-                Some(text) => {
-                    Some(CodeChallenge::parse(&text).ok_or_else(|| corrupt("code_challenge"))?)
-                }
-                None => None,
-            },
-            return_url,
-            device: match (device_client_id, interval_ms) {
-                (Some(client_id), Some(interval_ms)) => Some(DeviceGrant {
-                    client_id,
-                    interval_ms,
-                    next_poll_ms,
-                }),
-                (None, None) => None,
-                _ => return Err(corrupt("device")),
-            },
-            created_at_ms,
-            expires_at_ms,
-            purge_at,
-            lease: match (lease_id, lease_until_ms) {
-                (Some(id), Some(until_ms)) => Some(Lease { id, until_ms }),
-                (None, None) => None,
-                _ => return Err(corrupt("lease")),
-            },
-        })
-    })())
+/// A session row (in [`COLUMNS`]' order) as its record; `Session::try_from` checks it.
+fn record_from_row(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
+    Ok(SessionRecord {
+        state: row.get(0)?,
+        status: row.get(1)?,
+        seal_public_key: row.get(2)?,
+        sealed_code: row.get(3)?,
+        code_challenge: row.get(4)?,
+        return_url: row.get(5)?,
+        created_at_ms: row.get(6)?,
+        expires_at_ms: row.get(7)?,
+        purge_at: row.get(8)?,
+        lease_id: row.get(9)?,
+        lease_until_ms: row.get(10)?,
+        device_client_id: row.get(11)?,
+        interval_ms: row.get(12)?,
+        next_poll_ms: row.get(13)?,
+    })
 }
 
 fn query_session(conn: &Connection, state: &str) -> Result<Option<Session>, StoreError> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM sessions WHERE state = ?1"),
         [state],
-        session_from_row,
+        record_from_row,
     )
     .optional()
     .map_err(StoreError::unavailable)?
+    .map(Session::try_from)
     .transpose()
 }
 
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        let s = session.clone();
+        let s = SessionRecord::from(session);
         self.run(move |conn| {
             // Expired sessions past their grace period go here, so the table stays small without
             // a background task.
@@ -239,10 +195,6 @@ impl SessionStore for SqliteStore {
                 )
                 .map_err(StoreError::unavailable)?;
             }
-            let sealed_code = match &s.status {
-                Status::Authorized { sealed_code } => Some(sealed_code.as_slice()),
-                _ => None,
-            };
             let inserted = conn
                 .execute(
                     &format!(
@@ -251,20 +203,20 @@ impl SessionStore for SqliteStore {
                          ON CONFLICT (state) DO NOTHING"
                     ),
                     params![
-                        s.state.as_text(),
-                        status_name(&s.status),
-                        s.seal_public_key.0.as_slice(),
-                        sealed_code,
-                        s.code_challenge.as_ref().map(CodeChallenge::as_str),
+                        s.state,
+                        s.status,
+                        s.seal_public_key,
+                        s.sealed_code,
+                        s.code_challenge,
                         s.return_url,
                         s.created_at_ms,
                         s.expires_at_ms,
                         s.purge_at,
-                        s.lease.as_ref().map(|l| l.id.as_str()),
-                        s.lease.as_ref().map(|l| l.until_ms),
-                        s.device.as_ref().map(|d| d.client_id.as_str()),
-                        s.device.as_ref().map(|d| d.interval_ms),
-                        s.device.as_ref().and_then(|d| d.next_poll_ms),
+                        s.lease_id,
+                        s.lease_until_ms,
+                        s.device_client_id,
+                        s.interval_ms,
+                        s.next_poll_ms,
                     ],
                 )
                 .map_err(StoreError::unavailable)?;
@@ -322,7 +274,7 @@ impl SessionStore for SqliteStore {
         state: &State,
         lease: &Lease,
         now_ms: i64,
-    ) -> Result<Option<Session>, StoreError> {
+    ) -> Result<Option<Claimed>, StoreError> {
         let (state, lease) = (state.as_text(), lease.clone());
         self.run(move |conn| {
             let changed = conn
@@ -337,7 +289,9 @@ impl SessionStore for SqliteStore {
                 return Ok(None);
             }
             // The single connection is held until this returns, so no one else wrote in between.
-            query_session(conn, &state)
+            query_session(conn, &state)?
+                .map(Claimed::try_from)
+                .transpose()
         })
         .await
     }
@@ -371,6 +325,48 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    async fn pace_poll(
+        &self,
+        state: &State,
+        now_ms: i64,
+        step_ms: i64,
+    ) -> Result<Pace, StoreError> {
+        let state = state.as_text();
+        self.run(move |conn| {
+            let allowed = conn
+                .execute(
+                    "UPDATE sessions SET next_poll_ms = ?2 + interval_ms \
+                     WHERE state = ?1 AND interval_ms IS NOT NULL \
+                       AND (next_poll_ms IS NULL OR next_poll_ms <= ?2)",
+                    params![state, now_ms],
+                )
+                .map_err(StoreError::unavailable)?;
+            if allowed == 1 {
+                return Ok(Pace::Allowed);
+            }
+            // Too soon (or no such device session): grow the interval and start it anew. The
+            // right-hand sides read the row as it was before this update.
+            let interval_ms: Option<i64> = conn
+                .query_row(
+                    "UPDATE sessions SET interval_ms = interval_ms + ?3, \
+                       next_poll_ms = ?2 + interval_ms + ?3 \
+                     WHERE state = ?1 AND interval_ms IS NOT NULL RETURNING interval_ms",
+                    params![state, now_ms, step_ms],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(StoreError::unavailable)?;
+            Ok(match interval_ms {
+                Some(interval_ms) => Pace::SlowDown { interval_ms },
+                None => Pace::NotFound,
+            })
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl UserCodeStore for SqliteStore {
     async fn create_user_code(
         &self,
         record: &UserCodeRecord,
@@ -424,46 +420,10 @@ impl SessionStore for SqliteStore {
         })
         .await
     }
+}
 
-    async fn pace_poll(
-        &self,
-        state: &State,
-        now_ms: i64,
-        step_ms: i64,
-    ) -> Result<Pace, StoreError> {
-        let state = state.as_text();
-        self.run(move |conn| {
-            let allowed = conn
-                .execute(
-                    "UPDATE sessions SET next_poll_ms = ?2 + interval_ms \
-                     WHERE state = ?1 AND interval_ms IS NOT NULL \
-                       AND (next_poll_ms IS NULL OR next_poll_ms <= ?2)",
-                    params![state, now_ms],
-                )
-                .map_err(StoreError::unavailable)?;
-            if allowed == 1 {
-                return Ok(Pace::Allowed);
-            }
-            // Too soon (or no such device session): grow the interval and start it anew. The
-            // right-hand sides read the row as it was before this update.
-            let interval_ms: Option<i64> = conn
-                .query_row(
-                    "UPDATE sessions SET interval_ms = interval_ms + ?3, \
-                       next_poll_ms = ?2 + interval_ms + ?3 \
-                     WHERE state = ?1 AND interval_ms IS NOT NULL RETURNING interval_ms",
-                    params![state, now_ms, step_ms],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(StoreError::unavailable)?;
-            Ok(match interval_ms {
-                Some(interval_ms) => Pace::SlowDown { interval_ms },
-                None => Pace::NotFound,
-            })
-        })
-        .await
-    }
-
+#[async_trait]
+impl CounterStore for SqliteStore {
     async fn failures(&self, key: &str) -> Result<u64, StoreError> {
         let key = key.to_owned();
         self.run(move |conn| {

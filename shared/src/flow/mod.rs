@@ -18,7 +18,7 @@ use crate::session::{
     AuthCode, CodeChallenge, CodeVerifier, Lease, PollId, RefreshToken, Session, State, Status,
     random_token,
 };
-use crate::store::SessionStore;
+use crate::store::{Claimed, Store};
 use crate::urls::{PublicUrls, UrlResolver};
 
 mod clock;
@@ -109,7 +109,7 @@ pub enum Callback {
 }
 
 pub struct Flow {
-    store: Arc<dyn SessionStore>,
+    store: Arc<dyn Store>,
     monzo: MonzoClient,
     secret: Arc<dyn ClientSecretSource>,
     clock: Arc<dyn Clock>,
@@ -118,7 +118,7 @@ pub struct Flow {
 
 impl Flow {
     pub fn new(
-        store: Arc<dyn SessionStore>,
+        store: Arc<dyn Store>,
         monzo: MonzoClient,
         secret: Arc<dyn ClientSecretSource>,
         clock: Arc<dyn Clock>,
@@ -243,13 +243,13 @@ impl Flow {
             id: random_token::<16>(),
             until_ms: now + self.settings.lease.as_millis() as i64,
         };
-        let Some(session) = self.store.claim(&state, &lease, now).await? else {
+        let Some(claimed) = self.store.claim(&state, &lease, now).await? else {
             let now = self.now();
             let session = self.live_session(&state, now).await?;
             is_claimable(&session, now)?;
             return Ok(self.pending());
         };
-        self.redeem(id, &session, &lease).await
+        self.redeem(id, &claimed, &lease).await
     }
 
     fn pending(&self) -> Poll {
@@ -262,14 +262,11 @@ impl Flow {
     async fn redeem(
         &self,
         id: &PollId,
-        session: &Session,
+        claimed: &Claimed,
         lease: &Lease,
     ) -> Result<Poll, TokenError> {
-        let state = &session.state;
-        let Status::Authorized { sealed_code } = &session.status else {
-            unreachable!("claim only succeeds on authorized sessions");
-        };
-        let Some(code) = id.sealing_key().open(sealed_code) else {
+        let state = &id.state();
+        let Some(code) = id.sealing_key().open(&claimed.sealed_code) else {
             // Not sealed to this id: tampered with. Nothing can redeem it, so drop it.
             tracing::warn!("a stored authorization code could not be opened; session removed");
             self.store.finish(state, lease.id.as_str()).await?;
@@ -278,7 +275,7 @@ impl Flow {
         let Some(redirect_uri) = self
             .settings
             .urls
-            .redirect_uri_of(session.return_url.as_deref())
+            .redirect_uri_of(claimed.return_url.as_deref())
         else {
             self.store.release(state, &lease.id).await?;
             return Err(NoPublicUrl.into());

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{SessionStore, StoreError};
+use super::{Claimed, CounterStore, SessionStore, StoreError, UserCodeStore};
 use crate::session::{Lease, Pace, Session, State, Status, UserCodeRecord};
 
 #[derive(Default)]
@@ -46,6 +46,7 @@ impl SessionStore for MemoryStore {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
         let now_secs = session.created_at_ms.div_euclid(1000);
         self.with_data(|data| {
+            // Whatever is past its purge_at goes here (as in SQLite), so the maps stay small.
             data.sessions.retain(|_, s| s.purge_at > now_secs);
             data.user_codes.retain(|_, c| c.purge_at > now_secs);
             data.counters
@@ -94,17 +95,21 @@ impl SessionStore for MemoryStore {
         state: &State,
         lease: &Lease,
         now_ms: i64,
-    ) -> Result<Option<Session>, StoreError> {
-        Ok(self.with(|sessions| match sessions.get_mut(state) {
-            Some(s)
-                if matches!(s.status, Status::Authorized { .. })
-                    && !s.is_expired(now_ms)
-                    && !s.is_leased(now_ms) =>
-            {
-                s.lease = Some(lease.clone());
-                Some(s.clone())
+    ) -> Result<Option<Claimed>, StoreError> {
+        Ok(self.with(|sessions| {
+            let s = sessions.get_mut(state)?;
+            let Status::Authorized { sealed_code } = &s.status else {
+                return None;
+            };
+            if s.is_expired(now_ms) || s.is_leased(now_ms) {
+                return None;
             }
-            _ => None,
+            let claimed = Claimed {
+                sealed_code: sealed_code.clone(),
+                return_url: s.return_url.clone(),
+            };
+            s.lease = Some(lease.clone());
+            Some(claimed)
         }))
     }
 
@@ -130,27 +135,6 @@ impl SessionStore for MemoryStore {
         }))
     }
 
-    async fn create_user_code(
-        &self,
-        record: &UserCodeRecord,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        Ok(self.with_data(|data| {
-            let live = data
-                .user_codes
-                .get(&record.key)
-                .is_some_and(|existing| existing.expires_at_ms > now_ms);
-            if !live {
-                data.user_codes.insert(record.key.clone(), record.clone());
-            }
-            !live
-        }))
-    }
-
-    async fn find_user_code(&self, key: &str) -> Result<Option<UserCodeRecord>, StoreError> {
-        Ok(self.with_data(|data| data.user_codes.get(key).cloned()))
-    }
-
     async fn pace_poll(
         &self,
         state: &State,
@@ -173,7 +157,34 @@ impl SessionStore for MemoryStore {
             }
         }))
     }
+}
 
+#[async_trait]
+impl UserCodeStore for MemoryStore {
+    async fn create_user_code(
+        &self,
+        record: &UserCodeRecord,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with_data(|data| {
+            let live = data
+                .user_codes
+                .get(&record.key)
+                .is_some_and(|existing| existing.expires_at_ms > now_ms);
+            if !live {
+                data.user_codes.insert(record.key.clone(), record.clone());
+            }
+            !live
+        }))
+    }
+
+    async fn find_user_code(&self, key: &str) -> Result<Option<UserCodeRecord>, StoreError> {
+        Ok(self.with_data(|data| data.user_codes.get(key).cloned()))
+    }
+}
+
+#[async_trait]
+impl CounterStore for MemoryStore {
     async fn failures(&self, key: &str) -> Result<u64, StoreError> {
         Ok(self.with_data(|data| data.counters.get(key).map_or(0, |(count, _)| *count)))
     }

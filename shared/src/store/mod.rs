@@ -2,19 +2,25 @@
 //!
 //! Every write is conditional, so that the store (not process memory) decides races: on Lambda
 //! each instance has its own memory, and the local server may run several requests at once.
-//! Implementations: the SQLite store (the embedded default, crate `monzo-auth-sqlite`), the
-//! DynamoDB store (the AWS shape, crate `monzo-auth-dynamodb`), [`memory`] (tests, throwaway
-//! runs); the same conformance suite (in `tests/`) runs against each.
+//! A store keeps three things, one trait each: sessions ([`SessionStore`]), the device flow's user
+//! codes ([`UserCodeStore`]) and failure counters ([`CounterStore`]); [`Store`] is all three, the
+//! one handle the flow holds. Implementations: the SQLite store (the embedded default, crate
+//! `monzo-auth-sqlite`), the DynamoDB store (the AWS shape, crate `monzo-auth-dynamodb`),
+//! [`memory`] (tests, throwaway runs); the same conformance suite (in `tests/`) runs against each.
+//! The two table-shaped stores read and write a session through [`SessionRecord`].
 
 pub mod memory;
+pub mod record;
 
 use std::error::Error as StdError;
+use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::session::{Lease, Pace, Session, State, UserCodeRecord};
+use crate::session::{Lease, Pace, Session, State, Status, UserCodeRecord};
 
 pub use memory::MemoryStore;
+pub use record::SessionRecord;
 
 /// The store failed, as opposed to a condition not holding (those are `Ok(false)`/`Ok(None)`).
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +42,49 @@ impl StoreError {
     }
 }
 
-/// Storage for sessions. All times are Unix milliseconds passed in by the caller, so the store
-/// holds no clock of its own.
+/// What a successful [`SessionStore::claim`] hands its holder: what only an authorized session
+/// has, and what the exchange needs. Its `Debug` does not show the sealed code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The authorization code, sealed to the session's public key.
+    pub sealed_code: Vec<u8>,
+    /// The redirect URI the login used, when it is not the configured one.
+    pub return_url: Option<String>,
+}
+
+impl TryFrom<Session> for Claimed {
+    type Error = StoreError;
+
+    /// The claim of a session a store has just leased; only an authorized one has a code, so
+    /// anything else read back is corrupt.
+    fn try_from(session: Session) -> Result<Self, StoreError> {
+        match session.status {
+            Status::Authorized { sealed_code } => Ok(Self {
+                sealed_code,
+                return_url: session.return_url,
+            }),
+            other => Err(StoreError::Corrupt(format!(
+                "a claimed session reads back as {other:?}"
+            ))),
+        }
+    }
+}
+
+impl fmt::Debug for Claimed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claimed")
+            .field(
+                "sealed_code",
+                &format_args!("<{} bytes>", self.sealed_code.len()),
+            )
+            .field("return_url", &self.return_url)
+            .finish()
+    }
+}
+
+/// Storage for sessions, including a device session's poll pacing (it lives on the session).
+/// All times are Unix milliseconds passed in by the caller, so the store holds no clock of its
+/// own.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Inserts a new session, only if no session has its state.
@@ -60,13 +107,14 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn deny(&self, state: &State, now_ms: i64) -> Result<bool, StoreError>;
 
     /// Takes `lease` on an authorized, unexpired session that nobody holds (or whose last lease
-    /// has lapsed). Returns the session as claimed, or `None` if the claim did not apply.
+    /// has lapsed). Returns what the holder needs to redeem it, or `None` if the claim did not
+    /// apply.
     async fn claim(
         &self,
         state: &State,
         lease: &Lease,
         now_ms: i64,
-    ) -> Result<Option<Session>, StoreError>;
+    ) -> Result<Option<Claimed>, StoreError>;
 
     /// Gives the claim back, only if `lease_id` still holds it, so the next poll can retry.
     async fn release(&self, state: &State, lease_id: &str) -> Result<bool, StoreError>;
@@ -75,6 +123,16 @@ pub trait SessionStore: Send + Sync + 'static {
     /// definitively failed) session.
     async fn finish(&self, state: &State, lease_id: &str) -> Result<bool, StoreError>;
 
+    /// Paces a device session's polls, atomically: the first poll, or one at least the session's
+    /// interval after the previous, is [`Pace::Allowed`] and starts a new interval; an earlier
+    /// one grows the interval by `step_ms` for good, starts it anew, and is [`Pace::SlowDown`].
+    async fn pace_poll(&self, state: &State, now_ms: i64, step_ms: i64)
+    -> Result<Pace, StoreError>;
+}
+
+/// Storage for the device flow's user codes (RFC 8628), each leading to its session.
+#[async_trait]
+pub trait UserCodeStore: Send + Sync + 'static {
     /// Maps a user code (by its [`UserCodeRecord::key`]) to its session, only if no live code
     /// has that key (an expired one may be replaced). Returns whether it did.
     async fn create_user_code(
@@ -85,17 +143,56 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Looks up a user code by its key, expired or not (the caller checks).
     async fn find_user_code(&self, key: &str) -> Result<Option<UserCodeRecord>, StoreError>;
+}
 
-    /// Paces a device session's polls, atomically: the first poll, or one at least the session's
-    /// interval after the previous, is [`Pace::Allowed`] and starts a new interval; an earlier
-    /// one grows the interval by `step_ms` for good, starts it anew, and is [`Pace::SlowDown`].
-    async fn pace_poll(&self, state: &State, now_ms: i64, step_ms: i64)
-    -> Result<Pace, StoreError>;
-
+/// Storage for failure counters (wrong user codes, per address and overall). They live in the
+/// store, not in process memory: on Lambda every instance has its own memory.
+#[async_trait]
+pub trait CounterStore: Send + Sync + 'static {
     /// The value of a failure counter (0 if it does not exist).
     async fn failures(&self, key: &str) -> Result<u64, StoreError>;
 
     /// Adds one to a failure counter, atomically, keeping it until `purge_at` (Unix seconds).
     /// Returns the new value.
     async fn add_failure(&self, key: &str, purge_at: i64) -> Result<u64, StoreError>;
+}
+
+/// A whole store: sessions, user codes and failure counters in one place, the handle the flow and
+/// the app hold (`Arc<dyn Store>`). Every type with the three parts is one.
+pub trait Store: SessionStore + UserCodeStore + CounterStore {}
+
+impl<T: SessionStore + UserCodeStore + CounterStore> Store for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::PollId;
+
+    #[test]
+    fn only_an_authorized_session_makes_a_claim() {
+        let mut session =
+            Session::new_pending(&PollId::generate(), 0, std::time::Duration::from_secs(600))
+                .with_return_url(Some("https://x.example/Prod/callback".into()));
+        assert!(matches!(
+            Claimed::try_from(session.clone()),
+            Err(StoreError::Corrupt(_))
+        ));
+        session.status = Status::Denied;
+        assert!(matches!(
+            Claimed::try_from(session.clone()),
+            Err(StoreError::Corrupt(_))
+        ));
+        session.status = Status::Authorized {
+            sealed_code: b"sealed-bytes".to_vec(),
+        };
+        let claimed = Claimed::try_from(session).unwrap();
+        assert_eq!(claimed.sealed_code, b"sealed-bytes");
+        assert_eq!(
+            claimed.return_url.as_deref(),
+            Some("https://x.example/Prod/callback")
+        );
+        let shown = format!("{claimed:?}");
+        assert!(!shown.contains("115, 101"), "{shown}");
+        assert!(shown.contains("<12 bytes>"), "{shown}");
+    }
 }
