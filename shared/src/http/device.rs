@@ -10,14 +10,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use subtle::ConstantTimeEq as _;
 
-use super::pages::{self, Page, escape};
+use super::pages::{self, CSRF_FIELD, Page};
 use super::params::{FormParams, Params, ParamsError};
 use super::{AppState, RequestBase};
 use crate::flow::{ClientAddr, DeviceError};
 use crate::session::{UserCode, random_token};
 
 const CSRF_COOKIE: &str = "monzo_auth_csrf";
-const CSRF_FIELD: &str = "csrf";
 
 /// The request's CSRF token from its cookie, if it has a well-formed one.
 fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
@@ -94,50 +93,11 @@ impl Context {
     }
 
     fn entry_page(&self, status: StatusCode, problem: Option<&str>) -> Response {
-        let problem = problem
-            .map(|p| {
-                format!(
-                    "<p class=\"bad\" role=\"alert\"><strong>{}</strong></p>",
-                    escape(p)
-                )
-            })
-            .unwrap_or_default();
-        self.respond(Page::plain(
-            status,
-            "Connect a device",
-            "ok",
-            format!(
-                "<p>Enter the code your device or app shows to log it in to Monzo.</p>{problem}\
-                 <form method=\"post\" action=\"device\">\
-                 <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{csrf}\">\
-                 <p><label for=\"user_code\">Code</label><br>\
-                 <input id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" \
-                 spellcheck=\"false\" placeholder=\"XXXX-XXXX\" maxlength=\"32\" required autofocus></p>\
-                 <button id=\"continue\" type=\"submit\">Continue</button></form>",
-                csrf = escape(&self.csrf),
-            ),
-        ))
+        self.respond(pages::device_entry(status, &self.csrf, problem))
     }
 
     fn confirm_page(&self, code: &UserCode) -> Response {
-        let shown = escape(&code.display());
-        self.respond(Page::plain(
-            StatusCode::OK,
-            "Is this your device's code?",
-            "ok",
-            format!(
-                "<p>Check that your device or app shows exactly this code:</p>\
-                 <p class=\"code\" id=\"user-code\">{shown}</p>\
-                 <p>Only continue if you started this login yourself, on a device in front of \
-                 you. If someone sent you this link or code, stop here: continuing would give \
-                 them access to your Monzo account.</p>\
-                 <form method=\"post\" action=\"device/confirm\">\
-                 <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{csrf}\">\
-                 <input type=\"hidden\" name=\"user_code\" value=\"{shown}\">\
-                 <button id=\"confirm\" type=\"submit\">Yes, it matches: continue to Monzo</button></form>",
-                csrf = escape(&self.csrf),
-            ),
-        ))
+        self.respond(pages::device_confirm(&self.csrf, &code.display()))
     }
 
     /// The one place where `/device` failures become pages.
@@ -148,36 +108,15 @@ impl Context {
                 Some("That code is not right, or its login has ended. Check your device and try again."),
             ),
             DeviceError::TooManyGuesses { retry_after_secs } => {
-                let minutes = retry_after_secs.div_ceil(60);
-                let mut response = self.respond(Page::plain(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many wrong codes",
-                    "bad",
-                    format!(
-                        "<p>Too many wrong codes were entered from your network, so codes are \
-                         not being checked for now. Try again in about {minutes} minute{}.</p>",
-                        if minutes == 1 { "" } else { "s" }
-                    ),
-                ));
+                let mut response =
+                    self.respond(pages::too_many_guesses(retry_after_secs.div_ceil(60)));
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 response
             }
-            DeviceError::Expired => self.respond(Page::plain(
-                StatusCode::BAD_REQUEST,
-                "This login has expired",
-                "bad",
-                "<p>Start the login again on your device; it will show a new code.</p>".into(),
-            )),
-            DeviceError::AlreadyUsed => self.respond(Page::plain(
-                StatusCode::BAD_REQUEST,
-                "This code was already used",
-                "bad",
-                "<p>Someone already continued to Monzo with this code. If that was not you, \
-                 start the login again on your device.</p>"
-                    .into(),
-            )),
+            DeviceError::Expired => self.respond(pages::expired()),
+            DeviceError::AlreadyUsed => self.respond(pages::already_used()),
             DeviceError::NoReturnUrl => {
                 tracing::error!("no return URL for a device session");
                 pages::unavailable().into_response()
@@ -190,14 +129,7 @@ impl Context {
     }
 
     fn forged(&self) -> Response {
-        self.respond(Page::plain(
-            StatusCode::FORBIDDEN,
-            "This form cannot be used",
-            "bad",
-            "<p>The form was sent from another site, or it is too old. Open the link your \
-             device shows (or <a href=\"device\">enter the code</a>) again.</p>"
-                .into(),
-        ))
+        self.respond(pages::forged())
     }
 }
 
