@@ -8,6 +8,7 @@
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use cookie::{Cookie, SameSite};
 use subtle::ConstantTimeEq as _;
 
 use super::pages::{self, CSRF_FIELD, Page};
@@ -24,16 +25,28 @@ fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == CSRF_COOKIE)
-        .map(|(_, value)| value.to_owned())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == CSRF_COOKIE)
+        .map(|cookie| cookie.value().to_owned())
         .filter(|value| {
             value.len() == 43
                 && value
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
+}
+
+/// The `Set-Cookie` that gives a visitor their CSRF token, `Secure` when the service is on https.
+fn csrf_set_cookie(csrf: &str, https: bool) -> Option<HeaderValue> {
+    let cookie = Cookie::build((CSRF_COOKIE, csrf))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(cookie::time::Duration::hours(1))
+        .secure(https)
+        .build();
+    HeaderValue::from_str(&cookie.to_string()).ok()
 }
 
 /// Whether a posted form's token matches its cookie (a cross-site post carries no cookie).
@@ -61,11 +74,8 @@ impl Context {
                 let https = flow
                     .public_base(derived.map(|base| &base.0))
                     .is_some_and(|base| base.scheme() == "https");
-                let cookie = format!(
-                    "{CSRF_COOKIE}={csrf}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600{}",
-                    if https { "; Secure" } else { "" }
-                );
-                (csrf, HeaderValue::from_str(&cookie).ok())
+                let cookie = csrf_set_cookie(&csrf, https);
+                (csrf, cookie)
             }
         };
         Self {
@@ -221,5 +231,58 @@ pub(super) async fn confirm(
             response
         }
         Err(err) => context.failure(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cookies(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::COOKIE, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_csrf_cookie_is_read_among_others_and_must_be_a_token() {
+        let token = random_token::<32>();
+        assert_eq!(token.len(), 43);
+        let read = |values: &[&str]| csrf_cookie(&with_cookies(values));
+        assert_eq!(
+            read(&[&format!("a=b; {CSRF_COOKIE}={token}; c=d")]),
+            Some(token.clone())
+        );
+        assert_eq!(
+            read(&["a=b", &format!("{CSRF_COOKIE}={token}")]),
+            Some(token.clone())
+        );
+        assert_eq!(read(&[]), None);
+        assert_eq!(read(&["a=b; broken; c"]), None);
+        assert_eq!(read(&[&format!("{CSRF_COOKIE}={}", &token[1..])]), None);
+        assert_eq!(read(&[&format!("{CSRF_COOKIE}={}=", &token[1..])]), None);
+        assert_eq!(read(&[&format!("{CSRF_COOKIE}=\"{}\"", &token[2..])]), None);
+        assert_eq!(read(&[&format!("other_{CSRF_COOKIE}={token}")]), None);
+    }
+
+    #[test]
+    fn the_csrf_cookie_is_strict_http_only_for_an_hour_and_secure_on_https() {
+        let header = |https| {
+            csrf_set_cookie("t0k", https)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            header(false),
+            format!("{CSRF_COOKIE}=t0k; HttpOnly; SameSite=Strict; Path=/; Max-Age=3600")
+        );
+        assert_eq!(
+            header(true),
+            format!("{CSRF_COOKIE}=t0k; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age=3600")
+        );
     }
 }
