@@ -189,7 +189,7 @@ async fn try_function_app(
 pub fn unavailable_app() -> Router {
     Router::new()
         .fallback(|| async { ApiError::temporarily_unavailable() })
-        .layer(middleware::from_fn(http::log::access_log))
+        .layer(http::log::access_log())
 }
 
 /// The token function serves nothing without its secret: 503 until KMS decrypts it.
