@@ -90,7 +90,7 @@ pub async fn function_app(
 pub fn unavailable_app() -> Router {
     Router::new()
         .fallback(|| async { ApiError::Unavailable })
-        .layer(middleware::from_fn(http::log::access_log))
+        .layer(http::log::access_log())
 }
 
 /// What API Gateway says about the request: the public base URL it came in on (used when

@@ -8,17 +8,17 @@
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use cookie::{Cookie, SameSite};
 use subtle::ConstantTimeEq as _;
 
 use super::AppState;
-use super::pages::{self, Page, escape};
+use super::pages::{self, CSRF_FIELD, Page};
 use super::params::{FormParams, Params, ParamsError};
 use crate::flow::{ClientAddr, DeviceError, NoPublicUrl};
 use crate::session::{UserCode, random_token};
 use crate::urls::PublicUrls;
 
 const CSRF_COOKIE: &str = "monzo_auth_csrf";
-const CSRF_FIELD: &str = "csrf";
 
 /// The request's CSRF token from its cookie, if it has a well-formed one.
 fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
@@ -26,16 +26,28 @@ fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == CSRF_COOKIE)
-        .map(|(_, value)| value.to_owned())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == CSRF_COOKIE)
+        .map(|cookie| cookie.value().to_owned())
         .filter(|value| {
             value.len() == 43
                 && value
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
+}
+
+/// The `Set-Cookie` that gives a visitor their CSRF token, `Secure` when the service is on https.
+fn csrf_set_cookie(csrf: &str, https: bool) -> Option<HeaderValue> {
+    let cookie = Cookie::build((CSRF_COOKIE, csrf))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(cookie::time::Duration::hours(1))
+        .secure(https)
+        .build();
+    HeaderValue::from_str(&cookie.to_string()).ok()
 }
 
 /// Whether a posted form's token matches its cookie (a cross-site post carries no cookie).
@@ -61,11 +73,8 @@ impl Context {
             None => {
                 let csrf = random_token::<32>();
                 let https = urls.as_ref().is_ok_and(PublicUrls::is_https);
-                let cookie = format!(
-                    "{CSRF_COOKIE}={csrf}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600{}",
-                    if https { "; Secure" } else { "" }
-                );
-                (csrf, HeaderValue::from_str(&cookie).ok())
+                let cookie = csrf_set_cookie(&csrf, https);
+                (csrf, cookie)
             }
         };
         Self {
@@ -93,50 +102,11 @@ impl Context {
     }
 
     fn entry_page(&self, status: StatusCode, problem: Option<&str>) -> Response {
-        let problem = problem
-            .map(|p| {
-                format!(
-                    "<p class=\"bad\" role=\"alert\"><strong>{}</strong></p>",
-                    escape(p)
-                )
-            })
-            .unwrap_or_default();
-        self.respond(Page::plain(
-            status,
-            "Connect a device",
-            "ok",
-            format!(
-                "<p>Enter the code your device or app shows to log it in to Monzo.</p>{problem}\
-                 <form method=\"post\" action=\"device\">\
-                 <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{csrf}\">\
-                 <p><label for=\"user_code\">Code</label><br>\
-                 <input id=\"user_code\" name=\"user_code\" autocomplete=\"off\" autocapitalize=\"characters\" \
-                 spellcheck=\"false\" placeholder=\"XXXX-XXXX\" maxlength=\"32\" required autofocus></p>\
-                 <button id=\"continue\" type=\"submit\">Continue</button></form>",
-                csrf = escape(&self.csrf),
-            ),
-        ))
+        self.respond(pages::device_entry(status, &self.csrf, problem))
     }
 
     fn confirm_page(&self, code: &UserCode) -> Response {
-        let shown = escape(&code.display());
-        self.respond(Page::plain(
-            StatusCode::OK,
-            "Is this your device's code?",
-            "ok",
-            format!(
-                "<p>Check that your device or app shows exactly this code:</p>\
-                 <p class=\"code\" id=\"user-code\">{shown}</p>\
-                 <p>Only continue if you started this login yourself, on a device in front of \
-                 you. If someone sent you this link or code, stop here: continuing would give \
-                 them access to your Monzo account.</p>\
-                 <form method=\"post\" action=\"device/confirm\">\
-                 <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{csrf}\">\
-                 <input type=\"hidden\" name=\"user_code\" value=\"{shown}\">\
-                 <button id=\"confirm\" type=\"submit\">Yes, it matches: continue to Monzo</button></form>",
-                csrf = escape(&self.csrf),
-            ),
-        ))
+        self.respond(pages::device_confirm(&self.csrf, &code.display()))
     }
 
     /// The one place where `/device` failures become pages.
@@ -147,36 +117,15 @@ impl Context {
                 Some("That code is not right, or its login has ended. Check your device and try again."),
             ),
             DeviceError::TooManyGuesses { retry_after_secs } => {
-                let minutes = retry_after_secs.div_ceil(60);
-                let mut response = self.respond(Page::plain(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many wrong codes",
-                    "bad",
-                    format!(
-                        "<p>Too many wrong codes were entered from your network, so codes are \
-                         not being checked for now. Try again in about {minutes} minute{}.</p>",
-                        if minutes == 1 { "" } else { "s" }
-                    ),
-                ));
+                let mut response =
+                    self.respond(pages::too_many_guesses(retry_after_secs.div_ceil(60)));
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 response
             }
-            DeviceError::Expired => self.respond(Page::plain(
-                StatusCode::BAD_REQUEST,
-                "This login has expired",
-                "bad",
-                "<p>Start the login again on your device; it will show a new code.</p>".into(),
-            )),
-            DeviceError::AlreadyUsed => self.respond(Page::plain(
-                StatusCode::BAD_REQUEST,
-                "This code was already used",
-                "bad",
-                "<p>Someone already continued to Monzo with this code. If that was not you, \
-                 start the login again on your device.</p>"
-                    .into(),
-            )),
+            DeviceError::Expired => self.respond(pages::expired()),
+            DeviceError::AlreadyUsed => self.respond(pages::already_used()),
             DeviceError::Internal(cause) => {
                 cause.log("/device");
                 pages::unavailable().into_response()
@@ -185,14 +134,7 @@ impl Context {
     }
 
     fn forged(&self) -> Response {
-        self.respond(Page::plain(
-            StatusCode::FORBIDDEN,
-            "This form cannot be used",
-            "bad",
-            "<p>The form was sent from another site, or it is too old. Open the link your \
-             device shows (or <a href=\"device\">enter the code</a>) again.</p>"
-                .into(),
-        ))
+        self.respond(pages::forged())
     }
 }
 
@@ -284,5 +226,58 @@ pub(super) async fn confirm(
             response
         }
         Err(err) => context.failure(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cookies(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::COOKIE, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_csrf_cookie_is_read_among_others_and_must_be_a_token() {
+        let token = random_token::<32>();
+        assert_eq!(token.len(), 43);
+        let read = |values: &[&str]| csrf_cookie(&with_cookies(values));
+        assert_eq!(
+            read(&[&format!("a=b; {CSRF_COOKIE}={token}; c=d")]),
+            Some(token.clone())
+        );
+        assert_eq!(
+            read(&["a=b", &format!("{CSRF_COOKIE}={token}")]),
+            Some(token.clone())
+        );
+        assert_eq!(read(&[]), None);
+        assert_eq!(read(&["a=b; broken; c"]), None);
+        assert_eq!(read(&[&format!("{CSRF_COOKIE}={}", &token[1..])]), None);
+        assert_eq!(read(&[&format!("{CSRF_COOKIE}={}=", &token[1..])]), None);
+        assert_eq!(read(&[&format!("{CSRF_COOKIE}=\"{}\"", &token[2..])]), None);
+        assert_eq!(read(&[&format!("other_{CSRF_COOKIE}={token}")]), None);
+    }
+
+    #[test]
+    fn the_csrf_cookie_is_strict_http_only_for_an_hour_and_secure_on_https() {
+        let header = |https| {
+            csrf_set_cookie("t0k", https)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            header(false),
+            format!("{CSRF_COOKIE}=t0k; HttpOnly; SameSite=Strict; Path=/; Max-Age=3600")
+        );
+        assert_eq!(
+            header(true),
+            format!("{CSRF_COOKIE}=t0k; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age=3600")
+        );
     }
 }

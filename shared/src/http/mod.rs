@@ -21,6 +21,8 @@ use axum::middleware;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Serialize;
+use tower::ServiceBuilder;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::TrustedProxies;
 use crate::flow::{Callback, CallbackError, CallbackOutcome, ClientAddr, Flow, NoPublicUrl, Poll};
@@ -115,8 +117,24 @@ pub fn into_app(routes: Router<AppState>, state: AppState) -> Router {
         // Layers wrap each route and the fallbacks, so they see the matched route template.
         // A panic still answers: the contract's 500 (the page routes answer a page).
         .layer(catch_panic(api_panic))
-        .layer(middleware::from_fn(no_store))
-        .layer(middleware::from_fn(log::access_log))
+        // Answers are about one session and must not be cached anywhere: no-store and nosniff
+        // unless the handler set its own, and always `Pragma: no-cache`.
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::PRAGMA,
+                    HeaderValue::from_static("no-cache"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                )),
+        )
+        .layer(log::access_log())
         .with_state(state)
 }
 
@@ -248,20 +266,6 @@ pub async fn require_secret(
         Ok(_) => next.run(req).await,
         Err(_) => ApiError::Unavailable.into_response(),
     }
-}
-
-/// Answers from this service are about one session and must not be cached anywhere.
-async fn no_store(req: axum::extract::Request, next: middleware::Next) -> Response {
-    let mut response = next.run(req).await;
-    let headers = response.headers_mut();
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    headers
-        .entry(header::X_CONTENT_TYPE_OPTIONS)
-        .or_insert(HeaderValue::from_static("nosniff"));
-    response
 }
 
 #[derive(Serialize)]

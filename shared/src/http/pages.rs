@@ -1,83 +1,31 @@
-//! The HTML a person sees: the pages after Monzo's redirect, and the local landing page.
+//! The HTML a person sees: the pages after Monzo's redirect, `/device`'s, and the local landing
+//! page.
 //!
-//! Pages are self-contained: the style (and the demo's script) are inline and allowed by their
-//! SHA-256 in the Content-Security-Policy, so there is no asset route to serve from each Lambda
-//! function and no third-party resource anywhere.
+//! Each page is an askama template (`shared/templates/`) framed by `layout.html`; askama escapes
+//! every value a template shows, and that is the only escaping there is.
+//!
+//! Pages are self-contained: the style (and the demo's script) are files in `shared/assets/`,
+//! compiled in and placed inline as they are, and allowed by their SHA-256 in the
+//! Content-Security-Policy, so there is no asset route to serve from each Lambda function and no
+//! third-party resource anywhere.
 
 use std::sync::LazyLock;
 
+use askama::Template;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
 
-const STYLE: &str = "\
-:root{color-scheme:light dark;--accent:#ff4f40}\
-body{font:16px/1.5 system-ui,sans-serif;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center;background:Canvas;color:CanvasText}\
-main{max-width:34rem;padding:2rem;margin:1rem;border:1px solid color-mix(in srgb,CanvasText 20%,transparent);border-radius:12px}\
-h1{font-size:1.5rem;margin:0 0 .75rem}\
-.ok h1{color:#1a7f37}.bad h1{color:var(--accent)}\
-button,.button{font:inherit;padding:.5rem 1rem;border-radius:8px;border:0;background:var(--accent);color:#fff;cursor:pointer;text-decoration:none;display:inline-block}\
-button[disabled]{opacity:.5;cursor:default}\
-code{font-family:ui-monospace,monospace;word-break:break-all}\
-.code{font:700 2rem/1.2 ui-monospace,monospace;letter-spacing:.15em;margin:.5rem 0 1rem}\
-input{font:inherit;padding:.45rem .6rem;border-radius:8px;border:1px solid color-mix(in srgb,CanvasText 35%,transparent);text-transform:uppercase;letter-spacing:.1em;width:11ch}\
-form{margin:1rem 0}\
-.note{font-size:.875rem;opacity:.75}\
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}dd{margin:0}";
+/// Every page's style, placed in the page as it is in the file (the CSP allows it by hash).
+const STYLE: &str = include_str!("../../assets/style.css");
 
 /// The demo page's script: start a session, link to the login, poll until the token arrives.
-const DEMO_SCRIPT: &str = r#"
-(() => {
-  const $ = (id) => document.getElementById(id);
-  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-  const mask = (t) => t.length > 12 ? t.slice(0, 6) + "\u2026" + t.slice(-4) : "\u2026";
-  const say = (text) => { $("status").textContent = text; };
-  async function postForm(path, fields) {
-    const response = await fetch(path, {
-      method: "POST",
-      headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams(fields),
-    });
-    let body = {};
-    try { body = await response.json(); } catch (_) { /* not JSON: report the status */ }
-    return { status: response.status, body };
-  }
-  $("start").addEventListener("click", async () => {
-    $("start").disabled = true;
-    say("Starting a login session\u2026");
-    const started = await postForm("new", {});
-    if (started.status !== 200) {
-      say("Could not start: " + (started.body.error_description || started.status));
-      $("start").disabled = false;
-      return;
-    }
-    $("login").href = started.body.login_url;
-    $("step-login").hidden = false;
-    say("Waiting for you to approve at the stand-in for Monzo\u2026");
-    let interval = Math.max(1, started.body.interval || 2);
-    for (;;) {
-      await sleep(interval * 1000);
-      const poll = await postForm("token", { id: started.body.id });
-      if (poll.status === 202) { interval = Math.max(1, poll.body.interval || interval); continue; }
-      if (poll.status === 200) {
-        $("token").textContent = mask(poll.body.token);
-        $("user").textContent = poll.body.user_id;
-        $("expires").textContent = poll.body.expires;
-        $("refresh").textContent = poll.body.refresh_token ? "yes (" + mask(poll.body.refresh_token) + ")" : "no";
-        $("step-token").hidden = false;
-        say("Done: the token arrived. Your app would have it now.");
-        $("start").disabled = false;
-        return;
-      }
-      say("The login ended: " + (poll.body.error_description || ("HTTP " + poll.status)));
-      $("start").disabled = false;
-      return;
-    }
-  });
-})();
-"#;
+const DEMO_SCRIPT: &str = include_str!("../../assets/demo.js");
+
+/// The name of the CSRF token's field in the `/device` forms.
+pub(super) const CSRF_FIELD: &str = "csrf";
 
 fn csp_hash(source: &str) -> String {
     format!(
@@ -87,14 +35,13 @@ fn csp_hash(source: &str) -> String {
 }
 
 static STYLE_HASH: LazyLock<String> = LazyLock::new(|| csp_hash(STYLE));
-static DEMO_SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| csp_hash(DEMO_SCRIPT));
 static CSP_PLAIN: LazyLock<String> = LazyLock::new(|| csp(None, None));
 
 /// The Content-Security-Policy of a page: nothing but its own inline style (and script, by
 /// hash); forms post to this origin and, where a form leads on to Monzo, to `form_action`.
 fn csp(script: Option<&str>, form_action: Option<&str>) -> String {
     let scripts = match script {
-        Some(_) => format!("script-src {}; connect-src 'self'; ", *DEMO_SCRIPT_HASH),
+        Some(script) => format!("script-src {}; connect-src 'self'; ", csp_hash(script)),
         None => String::new(),
     };
     format!(
@@ -122,48 +69,54 @@ pub fn browser_headers(headers: &mut HeaderMap, csp: &str) {
     set(headers, header::CACHE_CONTROL, "no-store");
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// Whether a page's heading reads as good news or bad (its colour).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    Ok,
+    Bad,
 }
 
-/// A whole page. `body` is trusted HTML written in this module; anything else must go through
-/// [`escape`] first.
+impl std::fmt::Display for Tone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tone::Ok => "ok",
+            Tone::Bad => "bad",
+        })
+    }
+}
+
+/// The frame of every page: `main` is a page template's output, `style` and `script` the
+/// assets above, exactly as the CSP hashes them. Nothing else goes in unescaped.
+#[derive(Template)]
+#[template(path = "layout.html")]
+struct Layout<'a> {
+    title: &'a str,
+    tone: Tone,
+    style: &'static str,
+    main: &'a str,
+    script: Option<&'static str>,
+}
+
+/// A whole page: a page template's output (its `<main>`) and how to frame and serve it.
 pub struct Page {
     pub status: StatusCode,
     pub title: &'static str,
-    /// `ok` or `bad`, for the heading's colour.
-    pub tone: &'static str,
-    pub body: String,
+    pub tone: Tone,
+    /// The page template's HTML: only [`Page::new`] makes one, from a template that escapes.
+    main: askama::Result<String>,
     pub script: Option<&'static str>,
     /// An origin the page's forms may lead to besides this one (Monzo's login).
     pub form_action: Option<String>,
 }
 
 impl Page {
-    /// A page of plain text and markup from this module, without script or foreign forms.
-    pub fn plain(
-        status: StatusCode,
-        title: &'static str,
-        tone: &'static str,
-        body: String,
-    ) -> Self {
+    /// A page without script or foreign forms, its `<main>` rendered from `main`.
+    pub fn new(status: StatusCode, title: &'static str, tone: Tone, main: &impl Template) -> Self {
         Self {
             status,
             title,
             tone,
-            body,
+            main: main.render(),
             script: None,
             form_action: None,
         }
@@ -172,20 +125,24 @@ impl Page {
 
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
-        let script = self
-            .script
-            .map(|s| format!("<script>{s}</script>"))
-            .unwrap_or_default();
-        let html = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <link rel=\"icon\" href=\"data:,\"><title>{title} \u{b7} monzo-auth</title>\
-             <style>{STYLE}</style></head><body><main class=\"{tone}\"><h1>{title}</h1>{body}</main>\
-             {script}</body></html>",
-            title = escape(self.title),
-            tone = self.tone,
-            body = self.body,
-        );
+        // Only a value's Display can fail, and the pages show text and numbers.
+        let html = self.main.and_then(|main| {
+            Layout {
+                title: self.title,
+                tone: self.tone,
+                style: STYLE,
+                main: &main,
+                script: self.script,
+            }
+            .render()
+        });
+        let html = match html {
+            Ok(html) => html,
+            Err(err) => {
+                tracing::error!(error = %err, "a page failed to render");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+        };
         let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -203,119 +160,245 @@ pub fn plain_csp() -> &'static str {
     &CSP_PLAIN
 }
 
+#[derive(Template)]
+#[template(path = "logged_in.html")]
+struct LoggedIn;
+
 pub fn logged_in() -> Page {
-    Page {
-        status: StatusCode::OK,
-        title: "You're logged in",
-        tone: "ok",
-        body: "<p>Monzo has let your app in. You can close this window and go back to your app; \
-               it will pick up the login on its own.</p>"
-            .into(),
-        script: None,
-        form_action: None,
-    }
+    Page::new(StatusCode::OK, "You're logged in", Tone::Ok, &LoggedIn)
 }
 
+#[derive(Template)]
+#[template(path = "denied.html")]
+struct Denied;
+
 pub fn denied() -> Page {
-    Page {
-        status: StatusCode::OK,
-        title: "Access denied",
-        tone: "bad",
-        body: "<p>You declined access at Monzo, so your app gets no token. You can close this \
-               window; your app will be told.</p>"
-            .into(),
-        script: None,
-        form_action: None,
-    }
+    Page::new(StatusCode::OK, "Access denied", Tone::Bad, &Denied)
+}
+
+#[derive(Template)]
+#[template(path = "callback_refused.html")]
+struct CallbackRefused<'a> {
+    reason: &'a str,
 }
 
 pub fn callback_refused(reason: &'static str) -> Page {
-    Page {
-        status: StatusCode::BAD_REQUEST,
-        title: "This login link can't be used",
-        tone: "bad",
-        body: format!(
-            "<p>{}</p><p>Go back to your app and start the login again.</p>",
-            escape(reason)
-        ),
-        script: None,
-        form_action: None,
-    }
+    Page::new(
+        StatusCode::BAD_REQUEST,
+        "This login link can't be used",
+        Tone::Bad,
+        &CallbackRefused { reason },
+    )
 }
+
+#[derive(Template)]
+#[template(path = "unavailable.html")]
+struct Unavailable;
 
 pub fn unavailable() -> Page {
-    Page {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        title: "Temporarily unavailable",
-        tone: "bad",
-        body: "<p>The service could not record your login just now. Reload this page in a \
-               moment to try again.</p>"
-            .into(),
-        script: None,
-        form_action: None,
-    }
+    Page::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        Tone::Bad,
+        &Unavailable,
+    )
 }
 
+#[derive(Template)]
+#[template(path = "server_error.html")]
+struct ServerError;
+
 pub fn server_error() -> Page {
-    Page {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        title: "Something went wrong",
-        tone: "bad",
-        body: "<p>The service failed unexpectedly. Go back to your app and start the login \
-               again.</p>"
-            .into(),
-        script: None,
-        form_action: None,
-    }
+    Page::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        Tone::Bad,
+        &ServerError,
+    )
 }
+
+#[derive(Template)]
+#[template(path = "landing.html")]
+struct Landing;
+
+#[derive(Template)]
+#[template(path = "landing_demo.html")]
+struct LandingDemo;
 
 /// The local server's `/`: what this is, and in demo mode a walk through the whole flow.
 pub fn landing(demo: bool) -> Page {
     if !demo {
-        return Page {
-            status: StatusCode::OK,
-            title: "monzo-auth",
-            tone: "ok",
-            body: "<p>This service gets Monzo tokens for desktop and command-line apps. Apps \
-                   call <code>/new</code>, send you to Monzo, and poll <code>/token</code>; \
-                   there is nothing to do on this page.</p>"
-                .into(),
-            script: None,
-            form_action: None,
-        };
+        return Page::new(StatusCode::OK, "monzo-auth", Tone::Ok, &Landing);
     }
     Page {
-        status: StatusCode::OK,
-        title: "monzo-auth demo",
-        tone: "ok",
-        body: "<p>This server runs in <strong>demo mode</strong>: a built-in stand-in plays \
-               Monzo, so no bank and no real account are involved. Walk the flow an app would \
-               use:</p>\
-               <ol><li><button id=\"start\" type=\"button\">Start a login</button></li>\
-               <li id=\"step-login\" hidden><a id=\"login\" class=\"button\" target=\"_blank\" \
-               rel=\"noopener noreferrer\">Log in at the stand-in for Monzo</a> \
-               <span class=\"note\">(opens a new tab: approve there)</span></li>\
-               <li id=\"step-token\" hidden><dl><dt>Access token</dt><dd><code id=\"token\"></code></dd>\
-               <dt>User</dt><dd><code id=\"user\"></code></dd><dt>Expires</dt><dd id=\"expires\"></dd>\
-               <dt>Refresh token</dt><dd id=\"refresh\"></dd></dl>\
-               <p class=\"note\">Tokens are masked here. monzo-auth stores no token: it hands \
-               each one to the single poll that redeems the login.</p></li></ol>\
-               <p id=\"status\" role=\"status\" aria-live=\"polite\"></p>"
-            .into(),
         script: Some(DEMO_SCRIPT),
-        form_action: None,
+        ..Page::new(StatusCode::OK, "monzo-auth demo", Tone::Ok, &LandingDemo)
     }
+}
+
+/// `/device`: the form to type a code, with why the last one was refused, if it was.
+#[derive(Template)]
+#[template(path = "device_entry.html")]
+struct DeviceEntry<'a> {
+    csrf: &'a str,
+    problem: Option<&'a str>,
+}
+
+pub fn device_entry(status: StatusCode, csrf: &str, problem: Option<&str>) -> Page {
+    Page::new(
+        status,
+        "Connect a device",
+        Tone::Ok,
+        &DeviceEntry { csrf, problem },
+    )
+}
+
+/// `/device`: the code to check against the device's, and the form that goes on to Monzo.
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+struct DeviceConfirm<'a> {
+    csrf: &'a str,
+    code: &'a str,
+}
+
+pub fn device_confirm(csrf: &str, code: &str) -> Page {
+    Page::new(
+        StatusCode::OK,
+        "Is this your device's code?",
+        Tone::Ok,
+        &DeviceConfirm { csrf, code },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "too_many_guesses.html")]
+struct TooManyGuesses {
+    minutes: u64,
+}
+
+/// The wrong-code limit is reached; `minutes` until codes are checked again.
+pub fn too_many_guesses(minutes: u64) -> Page {
+    Page::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many wrong codes",
+        Tone::Bad,
+        &TooManyGuesses { minutes },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "expired.html")]
+struct Expired;
+
+pub fn expired() -> Page {
+    Page::new(
+        StatusCode::BAD_REQUEST,
+        "This login has expired",
+        Tone::Bad,
+        &Expired,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "already_used.html")]
+struct AlreadyUsed;
+
+pub fn already_used() -> Page {
+    Page::new(
+        StatusCode::BAD_REQUEST,
+        "This code was already used",
+        Tone::Bad,
+        &AlreadyUsed,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "forged.html")]
+struct Forged;
+
+/// A `/device` form whose CSRF token does not match the visitor's cookie.
+pub fn forged() -> Page {
+    Page::new(
+        StatusCode::FORBIDDEN,
+        "This form cannot be used",
+        Tone::Bad,
+        &Forged,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+    async fn html_of(page: Page) -> (HeaderMap, String) {
+        let response = page.into_response();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (headers, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    /// The text between `open` and `close` in `html`.
+    fn between<'a>(html: &'a str, open: &str, close: &str) -> &'a str {
+        let start = html.find(open).expect(open) + open.len();
+        &html[start..start + html[start..].find(close).expect(close)]
+    }
+
+    #[tokio::test]
+    async fn the_csp_hashes_exactly_the_style_and_script_in_the_page() {
+        for page in [
+            landing(true),
+            landing(false),
+            device_entry(StatusCode::OK, "t", None),
+        ] {
+            let (headers, html) = html_of(page).await;
+            let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+            let style = between(&html, "<style>", "</style>");
+            assert_eq!(style, STYLE);
+            assert!(
+                csp.contains(&format!("style-src {};", csp_hash(style))),
+                "{csp}"
+            );
+            assert_eq!(
+                html.matches("<script").count(),
+                usize::from(csp.contains("script-src"))
+            );
+            if html.contains("<script>") {
+                let script = between(&html, "<script>", "</script>");
+                assert_eq!(script, DEMO_SCRIPT);
+                assert!(
+                    csp.contains(&format!("script-src {};", csp_hash(script))),
+                    "{csp}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_value_a_page_shows_is_escaped() {
+        let markup = "<a href=\"x\">'&'</a>";
+        let escaped = "&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;";
+        let pages = [
+            Page::new(
+                StatusCode::BAD_REQUEST,
+                "t",
+                Tone::Bad,
+                &CallbackRefused { reason: markup },
+            ),
+            device_entry(StatusCode::BAD_REQUEST, markup, Some(markup)),
+            device_confirm(markup, markup),
+        ];
+        for page in pages {
+            let (_, html) = html_of(page).await;
+            let main = between(&html, "<main", "</main>");
+            assert!(!main.contains(markup), "{main}");
+            assert!(main.contains(escaped), "{main}");
+        }
+        let (_, html) = html_of(logged_in()).await;
+        assert!(
+            html.contains("<title>You&#39;re logged in \u{b7} monzo-auth</title>"),
+            "{html}"
         );
     }
 
