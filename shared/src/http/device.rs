@@ -12,9 +12,9 @@ use cookie::{Cookie, SameSite};
 use subtle::ConstantTimeEq as _;
 
 use super::AppState;
-use super::pages::{self, CSRF_FIELD, Page};
+use super::pages::{self, CSRF_FIELD, Page, PageError};
 use super::params::{FormParams, Params, ParamsError};
-use crate::flow::{ClientAddr, DeviceError, NoPublicUrl};
+use crate::flow::{ClientAddr, NoPublicUrl};
 use crate::session::{UserCode, random_token};
 use crate::urls::PublicUrls;
 
@@ -101,40 +101,17 @@ impl Context {
         response
     }
 
-    fn entry_page(&self, status: StatusCode, problem: Option<&str>) -> Response {
-        self.respond(pages::device_entry(status, &self.csrf, problem))
+    fn entry_page(&self) -> Response {
+        self.respond(pages::device_entry(StatusCode::OK, &self.csrf, None))
     }
 
     fn confirm_page(&self, code: &UserCode) -> Response {
         self.respond(pages::device_confirm(&self.csrf, &code.display()))
     }
 
-    /// The one place where `/device` failures become pages.
-    fn failure(&self, err: DeviceError) -> Response {
-        match err {
-            DeviceError::WrongCode => self.entry_page(
-                StatusCode::BAD_REQUEST,
-                Some("That code is not right, or its login has ended. Check your device and try again."),
-            ),
-            DeviceError::TooManyGuesses { retry_after_secs } => {
-                let mut response =
-                    self.respond(pages::too_many_guesses(retry_after_secs.div_ceil(60)));
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-                response
-            }
-            DeviceError::Expired => self.respond(pages::expired()),
-            DeviceError::AlreadyUsed => self.respond(pages::already_used()),
-            DeviceError::Internal(cause) => {
-                cause.log("/device");
-                pages::unavailable().into_response()
-            }
-        }
-    }
-
-    fn forged(&self) -> Response {
-        self.respond(pages::forged())
+    /// A failure's page (`PageError::page`), with this request's form token and cookie.
+    fn failure(&self, err: impl Into<PageError>) -> Response {
+        self.respond(err.into().page(&self.csrf))
     }
 }
 
@@ -159,7 +136,7 @@ pub(super) async fn entry(
         .filter(|c| !c.is_empty());
     match typed {
         Some(typed) => show_code(&flow, &context, &typed, addr).await,
-        None => context.entry_page(StatusCode::OK, None),
+        None => context.entry_page(),
     }
 }
 
@@ -174,7 +151,7 @@ pub(super) async fn typed(
     let context = Context::new(&flow, &headers, &urls);
     match checked_code(&headers, params) {
         Some(typed) => show_code(&flow, &context, &typed, addr).await,
-        None => context.forged(),
+        None => context.failure(PageError::Forged),
     }
 }
 
@@ -214,7 +191,7 @@ pub(super) async fn confirm(
 ) -> Response {
     let context = Context::new(&flow, &headers, &urls);
     let Some(typed) = checked_code(&headers, params) else {
-        return context.forged();
+        return context.failure(PageError::Forged);
     };
     match flow
         .device_login_url(UserCode::parse(&typed), addr.map(|Extension(a)| a))

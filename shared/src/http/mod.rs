@@ -25,10 +25,11 @@ use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::TrustedProxies;
-use crate::flow::{Callback, CallbackError, CallbackOutcome, ClientAddr, Flow, NoPublicUrl, Poll};
+use crate::flow::{Callback, CallbackOutcome, ClientAddr, Flow, NoPublicUrl, Poll};
 use crate::session::{AuthCode, CodeChallenge, CodeVerifier, PollId, State as SessionState};
 use crate::urls::{PublicUrls, RequestBase};
 use error::ApiError;
+use pages::PageError;
 use params::{Params, ParamsError};
 
 pub use oauth::OAuthError;
@@ -153,7 +154,7 @@ fn api_panic(_: Box<dyn std::any::Any + Send>) -> Response {
 
 fn page_panic(_: Box<dyn std::any::Any + Send>) -> Response {
     tracing::error!("a page handler panicked; answered 500");
-    pages::server_error().into_response()
+    pages::PageError::ServerError.into_response()
 }
 
 /// For the local server: the client's address is the TCP peer's, or, when that peer is a proxy
@@ -379,56 +380,34 @@ async fn callback_probe() -> Response {
     response
 }
 
-async fn callback(State(flow): State<AppState>, params: Result<Params, ParamsError>) -> Response {
-    let Ok(params) = params else {
-        return pages::callback_refused("The link Monzo sent back was malformed.").into_response();
-    };
-    let outcome = match read_callback(&params) {
-        Ok(callback) => flow.callback(callback).await.map_err(Refused::Flow),
-        Err(refusal) => Err(refusal),
-    };
+async fn callback(
+    State(flow): State<AppState>,
+    params: Result<Params, ParamsError>,
+) -> Result<Response, PageError> {
+    let params = params.map_err(|_| PageError::MalformedLink)?;
+    let outcome = flow.callback(read_callback(&params)?).await?;
     // Relative targets keep any API Gateway stage prefix (`/Prod/callback` -> `/Prod/callback/done`).
     let target = match outcome {
-        Ok(CallbackOutcome::Authorized) => "callback/done",
-        Ok(CallbackOutcome::Denied) => "callback/denied",
-        Err(Refused::MissingParameters) => {
-            return pages::callback_refused("The link Monzo sent back is missing its parameters.")
-                .into_response();
-        }
-        Err(Refused::Flow(CallbackError::UnusableState)) => {
-            return pages::callback_refused(
-                "This login is unknown, has expired, or was already completed.",
-            )
-            .into_response();
-        }
-        Err(Refused::Flow(CallbackError::Internal(cause))) => {
-            cause.log("the callback");
-            return pages::unavailable().into_response();
-        }
+        CallbackOutcome::Authorized => "callback/done",
+        CallbackOutcome::Denied => "callback/denied",
     };
     let mut response = Redirect::to(target).into_response();
     pages::browser_headers(response.headers_mut(), pages::plain_csp());
-    response
-}
-
-/// Why a callback gets no redirect.
-enum Refused {
-    MissingParameters,
-    Flow(CallbackError),
+    Ok(response)
 }
 
 /// What Monzo's redirect carries: a state and either a code or an error.
-fn read_callback(params: &Params) -> Result<Callback, Refused> {
-    let state = params.get("state").ok_or(Refused::MissingParameters)?;
+fn read_callback(params: &Params) -> Result<Callback, PageError> {
+    let state = params.get("state").ok_or(PageError::MissingParameters)?;
     // A malformed state cannot name a session; refuse it without touching the store.
-    let state = SessionState::parse(state).ok_or(Refused::Flow(CallbackError::UnusableState))?;
+    let state = SessionState::parse(state).ok_or(PageError::UnusableState)?;
     match (params.get("code"), params.get("error")) {
         (Some(code), None) => AuthCode::parse(code).map(|code| Callback::Code { state, code }),
         // Monzo only sends access_denied, but any error means no code is coming.
         (None, Some(error)) if !error.is_empty() => Some(Callback::Refused { state }),
         _ => None,
     }
-    .ok_or(Refused::MissingParameters)
+    .ok_or(PageError::MissingParameters)
 }
 
 #[cfg(test)]

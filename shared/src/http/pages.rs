@@ -18,6 +18,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
 
+use crate::flow::{CallbackError, DeviceError, Internal};
+
 /// Every page's style, placed in the page as it is in the file (the CSP allows it by hash).
 const STYLE: &str = include_str!("../../assets/style.css");
 
@@ -107,6 +109,8 @@ pub struct Page {
     pub script: Option<&'static str>,
     /// An origin the page's forms may lead to besides this one (Monzo's login).
     pub form_action: Option<String>,
+    /// Seconds for a `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 impl Page {
@@ -119,6 +123,7 @@ impl Page {
             main: main.render(),
             script: None,
             form_action: None,
+            retry_after: None,
         }
     }
 }
@@ -151,6 +156,11 @@ impl IntoResponse for Page {
             .into_response();
         let csp = csp(self.script, self.form_action.as_deref());
         browser_headers(response.headers_mut(), &csp);
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
     }
 }
@@ -158,6 +168,102 @@ impl IntoResponse for Page {
 /// The CSP for responses that are not pages (redirects).
 pub fn plain_csp() -> &'static str {
     &CSP_PLAIN
+}
+
+/// Everything the pages (Monzo's redirect back, `/device`) answer besides success, each mapped to
+/// a page in [`PageError::page`], the one place for this contract.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("the callback's parameters could not be read")]
+    MalformedLink,
+    #[error("the callback is missing its parameters")]
+    MissingParameters,
+    #[error("unknown, expired or already used state")]
+    UnusableState,
+    #[error("no session has that user code")]
+    WrongCode,
+    #[error("too many wrong user codes")]
+    TooManyGuesses { retry_after_secs: u64 },
+    #[error("the session expired")]
+    Expired,
+    #[error("the session already went through Monzo")]
+    AlreadyUsed,
+    /// A `/device` form without a matching CSRF token.
+    #[error("a form from elsewhere")]
+    Forged,
+    #[error(transparent)]
+    Internal(#[from] Internal),
+    /// A handler panicked (logged where it was caught).
+    #[error("a handler failed")]
+    ServerError,
+}
+
+impl From<CallbackError> for PageError {
+    fn from(err: CallbackError) -> Self {
+        match err {
+            CallbackError::UnusableState => PageError::UnusableState,
+            CallbackError::Internal(cause) => PageError::Internal(cause),
+        }
+    }
+}
+
+impl From<DeviceError> for PageError {
+    fn from(err: DeviceError) -> Self {
+        match err {
+            DeviceError::WrongCode => PageError::WrongCode,
+            DeviceError::TooManyGuesses { retry_after_secs } => {
+                PageError::TooManyGuesses { retry_after_secs }
+            }
+            DeviceError::Expired => PageError::Expired,
+            DeviceError::AlreadyUsed => PageError::AlreadyUsed,
+            DeviceError::Internal(cause) => PageError::Internal(cause),
+        }
+    }
+}
+
+impl PageError {
+    /// The page that answers it. `csrf` is the `/device` form's token: a wrong code shows the
+    /// entry form again.
+    pub fn page(self, csrf: &str) -> Page {
+        match self {
+            PageError::MalformedLink => callback_refused("The link Monzo sent back was malformed."),
+            PageError::MissingParameters => {
+                callback_refused("The link Monzo sent back is missing its parameters.")
+            }
+            PageError::UnusableState => {
+                callback_refused("This login is unknown, has expired, or was already completed.")
+            }
+            PageError::WrongCode => device_entry(
+                StatusCode::BAD_REQUEST,
+                csrf,
+                Some(
+                    "That code is not right, or its login has ended. Check your device and try again.",
+                ),
+            ),
+            PageError::TooManyGuesses { retry_after_secs } => Page {
+                retry_after: Some(retry_after_secs),
+                ..too_many_guesses(retry_after_secs.div_ceil(60))
+            },
+            PageError::Expired => expired(),
+            PageError::AlreadyUsed => already_used(),
+            PageError::Forged => forged(),
+            PageError::Internal(cause) => {
+                cause.log("a page");
+                match cause {
+                    Internal::Unavailable(_) => unavailable(),
+                    Internal::Failed(_) => server_error(),
+                }
+            }
+            PageError::ServerError => server_error(),
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    /// Pages without a form (Monzo's redirect back, a panic).
+    fn into_response(self) -> Response {
+        self.page("").into_response()
+    }
 }
 
 #[derive(Template)]
@@ -182,7 +288,7 @@ struct CallbackRefused<'a> {
     reason: &'a str,
 }
 
-pub fn callback_refused(reason: &'static str) -> Page {
+fn callback_refused(reason: &'static str) -> Page {
     Page::new(
         StatusCode::BAD_REQUEST,
         "This login link can't be used",
@@ -195,7 +301,7 @@ pub fn callback_refused(reason: &'static str) -> Page {
 #[template(path = "unavailable.html")]
 struct Unavailable;
 
-pub fn unavailable() -> Page {
+fn unavailable() -> Page {
     Page::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "Temporarily unavailable",
@@ -208,7 +314,7 @@ pub fn unavailable() -> Page {
 #[template(path = "server_error.html")]
 struct ServerError;
 
-pub fn server_error() -> Page {
+fn server_error() -> Page {
     Page::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong",
@@ -277,7 +383,7 @@ struct TooManyGuesses {
 }
 
 /// The wrong-code limit is reached; `minutes` until codes are checked again.
-pub fn too_many_guesses(minutes: u64) -> Page {
+fn too_many_guesses(minutes: u64) -> Page {
     Page::new(
         StatusCode::TOO_MANY_REQUESTS,
         "Too many wrong codes",
@@ -290,7 +396,7 @@ pub fn too_many_guesses(minutes: u64) -> Page {
 #[template(path = "expired.html")]
 struct Expired;
 
-pub fn expired() -> Page {
+fn expired() -> Page {
     Page::new(
         StatusCode::BAD_REQUEST,
         "This login has expired",
@@ -303,7 +409,7 @@ pub fn expired() -> Page {
 #[template(path = "already_used.html")]
 struct AlreadyUsed;
 
-pub fn already_used() -> Page {
+fn already_used() -> Page {
     Page::new(
         StatusCode::BAD_REQUEST,
         "This code was already used",
@@ -317,7 +423,7 @@ pub fn already_used() -> Page {
 struct Forged;
 
 /// A `/device` form whose CSRF token does not match the visitor's cookie.
-pub fn forged() -> Page {
+fn forged() -> Page {
     Page::new(
         StatusCode::FORBIDDEN,
         "This form cannot be used",
