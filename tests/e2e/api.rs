@@ -280,64 +280,43 @@ fn lease_of_one_second_timeouts() -> Duration {
     shared::flow::FlowSettings::lease_for(Duration::from_secs(1))
 }
 
-/// Polls `id` every 300 ms until it answers something other than 202; asserts that happens
-/// only after `not_before` and within `within`. Returns the answer.
-async fn poll_until_decided(
-    driver: &Driver,
-    id: &str,
-    not_before: Duration,
-    within: Duration,
-) -> JsonAnswer {
-    let started = std::time::Instant::now();
-    loop {
-        let answer = driver.poll(id).await;
-        if answer.status != 202 {
-            assert!(
-                started.elapsed() >= not_before,
-                "decided after {:?}, inside the lease: {}",
-                started.elapsed(),
-                answer.body
-            );
-            return answer;
-        }
-        assert!(started.elapsed() < within, "still pending after {within:?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[tokio::test]
 async fn after_a_failure_of_unknown_outcome_the_claim_is_kept_until_its_lease_lapses() {
     // A 500 or a garbled answer: Monzo may have taken the code. Polls are pending until the
     // lease lapses; then the retry succeeds (the stand-in did not use the code up here).
-    let mut cases = tokio::task::JoinSet::new();
     for failure in [Failure::Status(500), Failure::Status(504), Failure::Garbage] {
-        cases.spawn(async move {
-            let app = spawn_app_with(AppOptions::default().env("MONZO_TIMEOUT_SECS", "1")).await;
-            let driver = app.driver();
-            let (started, _) = driver.authorized_session(DEMO_USER).await;
-            app.fake().fail_next(1, failure.clone());
-            let failed_at = std::time::Instant::now();
-            driver
-                .poll(&started.id)
-                .await
-                .assert_error(502, "upstream_unavailable");
-            let lease = lease_of_one_second_timeouts();
-            let answer = poll_until_decided(
-                &driver,
-                &started.id,
-                lease.saturating_sub(failed_at.elapsed() + Duration::from_secs(1)),
-                lease + Duration::from_secs(10),
-            )
-            .await;
-            assert_eq!(answer.status, 200, "after {failure:?}: {}", answer.body);
-            assert_eq!(
-                app.fake().stats().token_calls,
-                2,
-                "one retry, after the lease"
-            );
-        });
+        let clock = ManualClock::new();
+        let app = spawn_app_with(
+            AppOptions::default()
+                .env("MONZO_TIMEOUT_SECS", "1")
+                .clock(&clock),
+        )
+        .await;
+        let driver = app.driver();
+        let (started, _) = driver.authorized_session(DEMO_USER).await;
+        app.fake().fail_next(1, failure.clone());
+        driver
+            .poll(&started.id)
+            .await
+            .assert_error(502, "upstream_unavailable");
+        let lease = lease_of_one_second_timeouts();
+        clock.advance(lease - Duration::from_millis(1));
+        let answer = driver.poll(&started.id).await;
+        assert_eq!(answer.status, 202, "inside the lease: {}", answer.body);
+        assert_eq!(
+            app.fake().stats().token_calls,
+            1,
+            "no retry inside the lease"
+        );
+        clock.advance(Duration::from_millis(1));
+        let answer = driver.poll(&started.id).await;
+        assert_eq!(answer.status, 200, "after {failure:?}: {}", answer.body);
+        assert_eq!(
+            app.fake().stats().token_calls,
+            2,
+            "one retry, after the lease"
+        );
     }
-    cases.join_all().await;
 }
 
 #[tokio::test]
@@ -385,7 +364,13 @@ async fn monzo_rejecting_the_code_is_invalid_grant_then_404() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_monzo_never_sees_two_exchanges_in_flight() {
-    let app = spawn_app_with(AppOptions::default().env("MONZO_TIMEOUT_SECS", "1")).await;
+    let clock = ManualClock::new();
+    let app = spawn_app_with(
+        AppOptions::default()
+            .env("MONZO_TIMEOUT_SECS", "1")
+            .clock(&clock),
+    )
+    .await;
     let driver = app.driver();
     let (started, _) = driver.authorized_session(DEMO_USER).await;
     // Monzo acts on the exchange only after our client has given up (it takes the code 2.5 s
@@ -412,6 +397,25 @@ async fn a_slow_monzo_never_sees_two_exchanges_in_flight() {
             }
         });
     }
+    // Monzo acts on the first exchange 2.5 s in (real time); the lease (on the service's clock)
+    // lapses only after that, and not a moment before does anyone exchange again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while {
+        let stats = app.fake().stats();
+        stats.token_calls == 0 || stats.token_calls_in_flight > 0
+    } {
+        assert!(std::time::Instant::now() < deadline, "Monzo never acted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lease = lease_of_one_second_timeouts();
+    clock.advance(lease - Duration::from_millis(1));
+    tokio::time::sleep(Duration::from_millis(500)).await; // the pollers poll meanwhile
+    assert_eq!(
+        app.fake().stats().token_calls,
+        1,
+        "an exchange inside the lease"
+    );
+    clock.advance(Duration::from_millis(1));
     let results = pollers.join_all().await;
     let finals: Vec<(u16, String)> = results
         .iter()
