@@ -31,10 +31,100 @@ pub fn opener(aws: &SdkConfig) -> impl Fn(&str) -> Arc<dyn Store> + Send + Sync 
     move |table| Arc::new(DynamoDbStore::new(client.clone(), table)) as Arc<dyn Store>
 }
 
-/// The AWS SDK's configuration from the standard variables and files, with those timeouts.
+/// The AWS SDK's configuration from the standard variables and files, with those timeouts, and
+/// an HTTPS client that trusts the system's CA bundle (see [`system_ca_bundle`]).
 pub async fn load_aws_config() -> SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(aws_timeouts())
-        .load()
-        .await
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(aws_timeouts());
+    if let Some(bundle) = system_ca_bundle() {
+        use aws_smithy_http_client::tls;
+        let trust = tls::TrustStore::empty()
+            .with_native_roots(false)
+            .with_pem_certificate(bundle.into_bytes());
+        if let Ok(context) = tls::TlsContext::builder().with_trust_store(trust).build() {
+            loader = loader.http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(
+                        tls::rustls_provider::CryptoMode::AwsLc,
+                    ))
+                    .tls_context(context)
+                    .build_https(),
+            );
+        }
+    }
+    loader.load().await
+}
+
+/// Where systems keep all their trusted CAs in one PEM file: Amazon Linux (Lambda's
+/// `provided.al2023`) and Fedora, then Debian, Ubuntu and Alpine.
+const CA_BUNDLES: &[&str] = &[
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/certs/ca-certificates.crt",
+];
+
+/// The system's CA bundle, unless `SSL_CERT_FILE` or `SSL_CERT_DIR` choose otherwise (the SDK's
+/// default then honours them). Left to itself, the SDK reads the bundle *and* every file of the
+/// certificate directory (147 here) at each cold start: most of a function's init. Only the
+/// certificates a root store accepts are kept, so the SDK's own parse of the same text cannot
+/// fail; no usable bundle leaves the SDK's default in place.
+fn system_ca_bundle() -> Option<String> {
+    if std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some() {
+        return None;
+    }
+    CA_BUNDLES
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .and_then(|pem| trusted_certificates(&pem))
+}
+
+/// The PEM certificates of `pem` that a root store takes, or `None` if there are none.
+fn trusted_certificates(pem: &str) -> Option<String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut kept = String::new();
+    let mut roots = rustls::RootCertStore::empty();
+    let mut rest = pem;
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(len) = rest[start..].find(END) else {
+            break;
+        };
+        let block = &rest[start..start + len + END.len()];
+        rest = &rest[start + len + END.len()..];
+        let accepted = CertificateDer::from_pem_slice(block.as_bytes())
+            .ok()
+            .is_some_and(|der| roots.add(der).is_ok());
+        if accepted {
+            kept.push_str(block);
+            kept.push('\n');
+        }
+    }
+    (!roots.is_empty()).then_some(kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_certificates_a_root_store_takes_are_kept() {
+        assert_eq!(trusted_certificates(""), None);
+        assert_eq!(
+            trusted_certificates("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+            None,
+            "not a certificate"
+        );
+        // Debian's bundle (the machines this runs on have one).
+        let system = CA_BUNDLES
+            .iter()
+            .find_map(|path| std::fs::read_to_string(path).ok())
+            .expect("a system CA bundle");
+        let kept = trusted_certificates(&format!(
+            "junk\n-----BEGIN CERTIFICATE-----\nnot*base64\n-----END CERTIFICATE-----\n{system}"
+        ))
+        .expect("the system bundle has roots");
+        assert!(!kept.contains("not*base64") && !kept.contains("junk"));
+        assert!(kept.matches("BEGIN CERTIFICATE").count() > 10);
+    }
 }
