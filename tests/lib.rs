@@ -506,16 +506,19 @@ fn assert_not_stale(binary: &std::path::Path, name: &str) {
         .expect("the binary's mtime");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+    // Rust sources, and the templates and assets compiled into the pages.
     let mut dirs: Vec<PathBuf> = crates_of(name)
         .iter()
-        .map(|krate| root.join(krate).join("src"))
+        .flat_map(|krate| ["src", "templates", "assets"].map(|dir| root.join(krate).join(dir)))
         .collect();
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs")
+            } else if path
+                .extension()
+                .is_some_and(|e| ["rs", "html", "css", "js"].iter().any(|x| e == *x))
                 && let Ok(modified) = entry.metadata().and_then(|m| m.modified())
                 && newest.as_ref().is_none_or(|(time, _)| modified > *time)
             {
