@@ -84,10 +84,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("LISTEN_ADDR: cannot listen on {}", config.listen_addr))?;
     let local_addr = listener.local_addr()?;
-    let return_url = config
-        .return_url
-        .clone()
-        .unwrap_or_else(|| app::local_return_url(local_addr));
+    let shape = app::Shape::Local {
+        local_addr,
+        demo: args.demo,
+    };
+    let urls = app::url_resolver(&config, shape)
+        .resolve(None)
+        .context("RETURN_URL: no public base URL can be worked out from it")?;
+    let return_url = urls.callback().clone();
 
     // The demo's stand-in plays Monzo; otherwise the client is as configured.
     let stand_in = if args.demo {
@@ -96,20 +100,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None
     };
     let stand_in_url = stand_in.as_ref().map(|s| s.endpoint.auth_url.clone());
-    let mut host = app::Host::new(
-        app::Shape::Local {
-            local_addr,
-            demo: args.demo,
-        },
-        adapters,
-    );
+    let mut host = app::Host::new(shape, adapters);
     let _stand_in = stand_in.map(|side| {
         host.monzo = Some(side.endpoint);
         side.running
     });
     let app = app::build(&config, host).await?;
 
-    let base = return_url.join(".").unwrap_or_else(|_| return_url.clone());
+    let base = urls.base();
     // The first line names the address in both modes (tests and scripts read it).
     if let Some(stand_in_url) = stand_in_url {
         println!(

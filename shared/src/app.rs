@@ -194,16 +194,7 @@ pub async fn build(config: &Config, host: Host<'_>) -> Result<Router, ConfigErro
         },
         adapters,
     )?;
-    let return_url = match host.shape {
-        Shape::Local { local_addr, .. } => Some(
-            config
-                .return_url
-                .clone()
-                .unwrap_or_else(|| local_return_url(local_addr)),
-        ),
-        Shape::Lambda(_) => config.return_url.clone(),
-    };
-    let urls = UrlResolver::new(return_url, config.public_base_url.clone());
+    let urls = url_resolver(config, host.shape);
     let settings = FlowSettings {
         urls: urls.clone(),
         guess_limits: GuessLimits {
@@ -232,6 +223,22 @@ pub async fn build(config: &Config, host: Host<'_>) -> Result<Router, ConfigErro
             )),
     };
     Ok(http::into_app(routes, flow))
+}
+
+/// The service's public URLs for a shape: as configured, the local server's defaulting
+/// `RETURN_URL` to its listener ([`local_return_url`]), a Lambda function's deriving what is not
+/// configured per request.
+pub fn url_resolver(config: &Config, shape: Shape) -> UrlResolver {
+    let return_url = match shape {
+        Shape::Local { local_addr, .. } => Some(
+            config
+                .return_url
+                .clone()
+                .unwrap_or_else(|| local_return_url(local_addr)),
+        ),
+        Shape::Lambda(_) => config.return_url.clone(),
+    };
+    UrlResolver::new(return_url, config.public_base_url.clone())
 }
 
 /// The default return URL for a local listener: `http://{addr}/callback`, with an unspecified
