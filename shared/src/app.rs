@@ -199,6 +199,7 @@ pub async fn build(config: &Config, host: Host<'_>) -> Result<Router, ConfigErro
         urls: urls.clone(),
         guess_limits: GuessLimits {
             per_address: config.guess_limit_per_address,
+            per_network: config.guess_limit_per_network,
             global: config.guess_limit_global,
             window: config.guess_window,
         },

@@ -98,6 +98,8 @@ pub struct Config {
     pub allowed_user_ids: Option<BTreeSet<String>>,
     /// Wrong user codes `/device` takes per address and window (0: no limit).
     pub guess_limit_per_address: u64,
+    /// Wrong user codes per window from one network (IPv4 /24, IPv6 /48); 0: off.
+    pub guess_limit_per_network: u64,
     /// Wrong user codes `/device` takes from everyone together per window (0: no limit).
     pub guess_limit_global: u64,
     pub guess_window: Duration,
@@ -228,6 +230,7 @@ impl Config {
                 .map(|v| parse_user_ids(&v))
                 .transpose()?,
             guess_limit_per_address: read_count(&get, "DEVICE_GUESS_LIMIT_PER_ADDRESS", 10)?,
+            guess_limit_per_network: read_count(&get, "DEVICE_GUESS_LIMIT_PER_NETWORK", 30)?,
             guess_limit_global: read_count(&get, "DEVICE_GUESS_LIMIT_GLOBAL", 1000)?,
             guess_window: read_secs(&get, "DEVICE_GUESS_WINDOW_SECS", 600, 1..=86_400)?,
             // TRUST_FORWARDED_FOR=true, from before TRUSTED_PROXIES: trust loopback proxies.

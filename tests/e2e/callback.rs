@@ -189,6 +189,9 @@ impl CounterStore for UnavailableStore {
     async fn add_failure(&self, _: &str, _: i64) -> Result<u64, StoreError> {
         Err(down())
     }
+    async fn refund_failure(&self, _: &str) -> Result<(), StoreError> {
+        Err(down())
+    }
 }
 
 #[tokio::test]

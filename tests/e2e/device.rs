@@ -737,8 +737,39 @@ async fn wrong_codes_are_limited_per_address_and_overall() {
     assert_eq!(
         type_code(&app, right, Some("203.0.113.99")).await.0,
         429,
-        "the global budget is spent"
+        "the global budget is spent, and this network has failures already"
     );
+    // A network with no failure this window still gets its one check: the right code passes,
+    // a guess gets one try and no second.
+    assert_eq!(type_code(&app, right, Some("192.0.2.50")).await.0, 200);
+    assert_eq!(
+        type_code(&app, "ZZZZ-ZZZZ", Some("198.18.0.1")).await.0,
+        400
+    );
+    assert_eq!(
+        type_code(&app, "ZZZZ-ZZZZ", Some("198.18.0.2")).await.0,
+        429
+    );
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_wrong_codes_from_one_address_get_ten_checks() {
+    let app = spawn_app_with(AppOptions::default().env("TRUST_FORWARDED_FOR", "true")).await;
+    device_code(&app).await;
+    let app = Arc::new(app);
+    let guesses = (0..200).map(|_| {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move { type_code(&app, "ZZZZ-ZZZZ", Some("198.51.100.77")).await.0 })
+    });
+    let mut checked = 0;
+    for guess in guesses {
+        match guess.await.unwrap().as_u16() {
+            400 => checked += 1,
+            429 => {}
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(checked, 10, "DEVICE_GUESS_LIMIT_PER_ADDRESS is 10");
 }
 
 #[tokio::test]

@@ -44,6 +44,7 @@ impl Default for Options {
             allowed_user_ids: None,
             guess_limits: GuessLimits {
                 per_address: 3,
+                per_network: 1000,
                 global: 1000,
                 window: Duration::from_secs(600),
             },
@@ -527,10 +528,11 @@ async fn wrong_user_codes_are_limited_per_address_for_the_rest_of_the_window() {
 }
 
 #[tokio::test]
-async fn the_global_guess_budget_stops_every_address() {
+async fn once_the_shared_budget_is_spent_each_fresh_network_gets_one_check() {
     let world = world_with(Options {
         guess_limits: GuessLimits {
-            per_address: 0,
+            per_address: 10,
+            per_network: 30,
             global: 2,
             window: Duration::from_secs(60),
         },
@@ -538,25 +540,104 @@ async fn the_global_guess_budget_stops_every_address() {
     })
     .await;
     let (_, user_code) = device(&world, "my-app").await;
-    for last in 1..=2 {
-        let addr = Some(ClientAddr(format!("192.0.2.{last}").parse().unwrap()));
+    let at = |text: &str| Some(ClientAddr(text.parse().unwrap()));
+    for addr in ["192.0.2.1", "192.0.2.2"] {
         assert!(matches!(
-            world.flow.find_device_session(None, addr).await,
+            world.flow.find_device_session(None, at(addr)).await,
             Err(DeviceError::WrongCode)
         ));
     }
-    let someone = Some(ClientAddr("203.0.113.1".parse().unwrap()));
+    // Spent: a network with failures this window is refused, right code or not ...
     assert!(matches!(
         world
             .flow
-            .find_device_session(Some(user_code.clone()), someone)
+            .find_device_session(Some(user_code.clone()), at("192.0.2.3"))
             .await,
         Err(DeviceError::TooManyGuesses { .. })
     ));
+    // ... a fresh one gets its check: a person with the right code gets through ...
+    world
+        .flow
+        .find_device_session(Some(user_code.clone()), at("203.0.113.1"))
+        .await
+        .unwrap();
+    // ... and the same person again (a right code takes its reservation back).
+    world
+        .flow
+        .find_device_session(Some(user_code.clone()), at("203.0.113.1"))
+        .await
+        .unwrap();
+    // An attacker gets one guess per fresh network, and no second from it.
+    assert!(matches!(
+        world.flow.find_device_session(None, at("198.18.0.1")).await,
+        Err(DeviceError::WrongCode)
+    ));
+    for addr in ["198.18.0.1", "198.18.0.200"] {
+        assert!(matches!(
+            world.flow.find_device_session(None, at(addr)).await,
+            Err(DeviceError::TooManyGuesses { .. })
+        ));
+    }
     world.clock.advance(Duration::from_secs(60));
     world
         .flow
-        .find_device_session(Some(user_code), someone)
+        .find_device_session(Some(user_code), at("192.0.2.3"))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_network_is_stopped_by_its_own_limit_across_its_addresses() {
+    let world = world_with(Options {
+        guess_limits: GuessLimits {
+            per_address: 10,
+            per_network: 30,
+            global: 1000,
+            window: Duration::from_secs(600),
+        },
+        ..Options::default()
+    })
+    .await;
+    let (_, user_code) = device(&world, "my-app").await;
+    // 30 /64s of one /48, one guess each.
+    let in_48 = |n: u32| Some(ClientAddr(format!("2001:db8:7:{n:x}::1").parse().unwrap()));
+    for n in 0..30 {
+        assert!(matches!(
+            world.flow.find_device_session(None, in_48(n)).await,
+            Err(DeviceError::WrongCode)
+        ));
+    }
+    assert!(matches!(
+        world
+            .flow
+            .find_device_session(Some(user_code.clone()), in_48(99))
+            .await,
+        Err(DeviceError::TooManyGuesses { .. })
+    ));
+    let elsewhere = Some(ClientAddr("2001:db8:8::1".parse().unwrap()));
+    world
+        .flow
+        .find_device_session(Some(user_code), elsewhere)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_wrong_codes_cannot_share_one_reading_of_the_limit() {
+    let world = world().await;
+    device(&world, "my-app").await;
+    let addr = Some(ClientAddr("198.51.100.9".parse().unwrap()));
+    let guesses = (0..200).map(|_| {
+        let flow = Arc::clone(&world.flow);
+        tokio::spawn(async move { flow.find_device_session(None, addr).await })
+    });
+    let mut checked = 0;
+    for guess in guesses {
+        match guess.await.unwrap() {
+            Err(DeviceError::WrongCode) => checked += 1,
+            Err(DeviceError::TooManyGuesses { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(checked, 3, "the per-address limit here");
 }

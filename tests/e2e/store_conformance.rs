@@ -421,6 +421,19 @@ pub async fn failure_counters_count_atomically(store: Arc<dyn Store>) {
         "each increment saw its own count"
     );
     assert_eq!(store.failures(&key).await.unwrap(), 10);
+
+    // Refunds, concurrent too, take back one each and never go below zero.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (store, key) = (Arc::clone(&store), key.clone());
+        tasks.spawn(async move { store.refund_failure(&key).await.unwrap() });
+    }
+    tasks.join_all().await;
+    assert_eq!(store.failures(&key).await.unwrap(), 0);
+    assert_eq!(store.add_failure(&key, NOW / 1000 + 600).await.unwrap(), 1);
+    let absent = format!("limit#test#{}", shared::session::random_token::<6>());
+    store.refund_failure(&absent).await.unwrap();
+    assert_eq!(store.failures(&absent).await.unwrap(), 0);
 }
 
 /// Runs the whole suite against stores made by `make`, a fresh one per case, which purge as

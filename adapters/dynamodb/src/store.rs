@@ -507,6 +507,23 @@ impl CounterStore for DynamoDbStore {
             .ok_or_else(|| corrupt(attr::COUNT))?;
         Ok(count.max(0) as u64)
     }
+
+    async fn refund_failure(&self, key: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_of(key)))
+            .update_expression("ADD #count :minus_one")
+            .condition_expression("#count > :zero")
+            .expression_attribute_names("#count", attr::COUNT)
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        // Nothing to take back (no counter, or at zero) is not a failure.
+        applied("UpdateItem", result).map(|_| ())
+    }
 }
 
 /// A conditional write's outcome: applied, or its condition did not hold.

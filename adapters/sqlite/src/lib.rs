@@ -455,4 +455,17 @@ impl CounterStore for SqliteStore {
         })
         .await
     }
+
+    async fn refund_failure(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.run(move |conn| {
+            conn.execute(
+                "UPDATE counters SET count = count - 1 WHERE key = ?1 AND count > 0",
+                [&key],
+            )
+            .map_err(StoreError::unavailable)?;
+            Ok(())
+        })
+        .await
+    }
 }

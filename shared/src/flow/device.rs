@@ -24,6 +24,21 @@ const USER_CODE_ATTEMPTS: usize = 5;
 pub struct ClientAddr(pub IpAddr);
 
 impl ClientAddr {
+    /// The network wrong guesses also count against: the IPv4 /24, the IPv6 /48 (a site's
+    /// usual allocation), so many addresses of one network share one budget.
+    pub(crate) fn network(&self) -> String {
+        match self.0 {
+            IpAddr::V4(v4) => net_of_v4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => net_of_v4(v4),
+                None => {
+                    let s = v6.segments();
+                    format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+                }
+            },
+        }
+    }
+
     /// The bucket wrong guesses count against: the address, or its /64 for IPv6, where one
     /// subscriber usually holds a whole /64.
     pub(crate) fn bucket(&self) -> String {
@@ -39,6 +54,15 @@ impl ClientAddr {
         }
     }
 }
+
+fn net_of_v4(v4: std::net::Ipv4Addr) -> String {
+    let [a, b, c, _] = v4.octets();
+    format!("{a}.{b}.{c}.0/24")
+}
+
+/// The failures a `/device` attempt reserved before its code was checked, taken back when the
+/// code turns out right (or the attempt is refused unchecked).
+struct Reserved(Vec<String>);
 
 /// A device session just created (RFC 8628 3.2).
 #[derive(Debug)]
@@ -108,23 +132,21 @@ impl Flow {
     }
 
     /// `/device`: finds the pending session a typed (or linked) user code belongs to; `typed`
-    /// is `None` for text that is not a user code at all, which counts as a wrong code. Wrong
-    /// codes count against `addr` and the global budget; once either is spent, every attempt
-    /// is refused until the window ends, right or wrong.
+    /// is `None` for text that is not a user code at all, which counts as a wrong code.
+    ///
+    /// Every attempt first reserves a failure against its address, its network and the shared
+    /// budget (atomic increments, so concurrent guesses cannot share one reading of a limit); a
+    /// right code takes them back. An address or network over its limit is refused until the
+    /// window ends, right or wrong. Once the shared budget is spent, an address whose address
+    /// and network have no failure this window still gets its one check, so a person with the
+    /// right code gets through while an attacker gets one guess per fresh network.
     pub async fn find_device_session(
         &self,
         typed: Option<UserCode>,
         addr: Option<ClientAddr>,
     ) -> Result<(UserCode, Session), DeviceError> {
         let now = self.now();
-        let counters = self.guess_counters(addr, now);
-        for (key, limit, _) in &counters {
-            if *limit > 0 && self.store.failures(key).await? >= *limit {
-                return Err(DeviceError::TooManyGuesses {
-                    retry_after_secs: self.window_remaining_secs(now),
-                });
-            }
-        }
+        let reserved = self.reserve_guess(addr, now).await?;
         let found = match typed {
             Some(code) => match self.store.find_user_code(&code.store_key()).await? {
                 Some(record) if record.expires_at_ms > now => Some((code, record.state)),
@@ -133,13 +155,9 @@ impl Flow {
             None => None,
         };
         let Some((code, state)) = found else {
-            for (key, limit, purge_at) in &counters {
-                if *limit > 0 {
-                    self.store.add_failure(key, *purge_at).await?;
-                }
-            }
             return Err(DeviceError::WrongCode);
         };
+        self.refund(reserved).await?;
         let session = self.store.get(&state).await?.ok_or(DeviceError::Expired)?;
         if session.is_expired(now) {
             return Err(DeviceError::Expired);
@@ -165,22 +183,55 @@ impl Flow {
         Ok(self.monzo.login_url(&redirect_uri, &session.state))
     }
 
-    /// The counters a wrong guess from `addr` adds to: (key, limit, purge_at).
-    fn guess_counters(&self, addr: Option<ClientAddr>, now: i64) -> Vec<(String, u64, i64)> {
+    /// Reserves this attempt's failures, or refuses it (taking them back) when the limits say
+    /// so.
+    async fn reserve_guess(
+        &self,
+        addr: Option<ClientAddr>,
+        now: i64,
+    ) -> Result<Reserved, DeviceError> {
         let limits = &self.settings.guess_limits;
         let window_ms = limits.window.as_millis().max(1) as i64;
         let window = now.div_euclid(window_ms);
         // Kept one window longer than they count, then purged.
         let purge_at = ((window + 2) * window_ms).div_euclid(1000);
-        let bucket = addr.map_or_else(|| "unknown".to_owned(), |a| a.bucket());
-        vec![
-            (
-                format!("limit#addr#{bucket}#{window}"),
-                limits.per_address,
-                purge_at,
-            ),
-            (format!("limit#global#{window}"), limits.global, purge_at),
-        ]
+        let (bucket, network) = match addr {
+            Some(addr) => (addr.bucket(), addr.network()),
+            None => ("unknown".to_owned(), "unknown".to_owned()),
+        };
+        let counters = [
+            (format!("limit#addr#{bucket}#{window}"), limits.per_address),
+            (format!("limit#net#{network}#{window}"), limits.per_network),
+            (format!("limit#global#{window}"), limits.global),
+        ];
+        let mut reserved = Reserved(Vec::with_capacity(counters.len()));
+        let mut counts = [0u64; 3];
+        for (i, (key, limit)) in counters.into_iter().enumerate() {
+            if limit > 0 {
+                counts[i] = self.store.add_failure(&key, purge_at).await?;
+                reserved.0.push(key);
+            }
+        }
+        let over = |count: u64, limit: u64| limit > 0 && count > limit;
+        let [at_address, at_network, shared] = counts;
+        let fresh = at_address <= 1 && at_network <= 1;
+        let refused = over(at_address, limits.per_address)
+            || over(at_network, limits.per_network)
+            || (over(shared, limits.global) && !fresh);
+        if refused {
+            self.refund(reserved).await?;
+            return Err(DeviceError::TooManyGuesses {
+                retry_after_secs: self.window_remaining_secs(now),
+            });
+        }
+        Ok(reserved)
+    }
+
+    async fn refund(&self, reserved: Reserved) -> Result<(), DeviceError> {
+        for key in reserved.0 {
+            self.store.refund_failure(&key).await?;
+        }
+        Ok(())
     }
 
     fn window_remaining_secs(&self, now: i64) -> u64 {
@@ -230,6 +281,16 @@ impl Flow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn networks_are_the_ipv4_24_and_the_ipv6_48() {
+        let net = |text: &str| ClientAddr(text.parse().unwrap()).network();
+        assert_eq!(net("192.0.2.7"), "192.0.2.0/24");
+        assert_eq!(net("::ffff:192.0.2.9"), "192.0.2.0/24");
+        assert_eq!(net("2001:db8:1:2::1"), net("2001:db8:1:ffff::9"));
+        assert_ne!(net("2001:db8:1::1"), net("2001:db8:2::1"));
+        assert_eq!(net("2001:db8:1:2::1"), "2001:db8:1::/48");
+    }
 
     #[test]
     fn ipv6_addresses_share_a_bucket_per_64() {

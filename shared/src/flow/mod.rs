@@ -50,6 +50,8 @@ pub struct FlowSettings {
 pub struct GuessLimits {
     /// Per address (IPv6: per /64); 0 turns the limit off.
     pub per_address: u64,
+    /// Per network (IPv4: /24, IPv6: /48); 0: off.
+    pub per_network: u64,
     /// For everyone together, a backstop against guessing from many addresses; 0: off.
     pub global: u64,
     pub window: Duration,

@@ -197,4 +197,13 @@ impl CounterStore for MemoryStore {
             entry.0
         }))
     }
+
+    async fn refund_failure(&self, key: &str) -> Result<(), StoreError> {
+        self.with_data(|data| {
+            if let Some((count, _)) = data.counters.get_mut(key) {
+                *count = count.saturating_sub(1);
+            }
+        });
+        Ok(())
+    }
 }

@@ -153,8 +153,13 @@ pub trait CounterStore: Send + Sync + 'static {
     async fn failures(&self, key: &str) -> Result<u64, StoreError>;
 
     /// Adds one to a failure counter, atomically, keeping it until `purge_at` (Unix seconds).
-    /// Returns the new value.
+    /// Returns the new value. A guess reserves its failure this way before it is checked, so
+    /// concurrent guesses cannot all pass one reading of the limit.
     async fn add_failure(&self, key: &str, purge_at: i64) -> Result<u64, StoreError>;
+
+    /// Takes one back from a failure counter, atomically, if it is above zero (a reserved
+    /// failure that turned out not to be one).
+    async fn refund_failure(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// A whole store: sessions, user codes and failure counters in one place, the handle the flow and
