@@ -1,5 +1,6 @@
 //! The simple API's contract: every row of the `/token` table, `/new`, and the JSON errors.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -661,6 +662,40 @@ async fn healthz_says_ok() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn healthz_and_the_writes_notice_a_deleted_database_and_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    let store = monzo_auth_sqlite::SqliteStore::open(&path).unwrap();
+    let app = spawn_app_with(AppOptions {
+        store: Some(Arc::new(store)),
+        ..Default::default()
+    })
+    .await;
+    let driver = app.driver();
+    let health = || async {
+        let response = app.http.get(driver.url("healthz")).send().await.unwrap();
+        response.status().as_u16()
+    };
+    let new = || async {
+        let response = app.http.post(driver.url("new")).send().await.unwrap();
+        JsonAnswer::read(response).await
+    };
+    assert_eq!(health().await, 200);
+    assert_eq!(new().await.status, 200);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    assert_eq!(health().await, 503);
+    let noticed = new().await;
+    noticed.assert_error(503, "temporarily_unavailable");
+    assert!(noticed.headers.contains_key("retry-after"));
+    // The directory is still there: the database is created again, no restart needed.
+    assert_eq!(new().await.status, 200);
+    assert_eq!(health().await, 200);
+    assert!(path.exists());
 }
 
 /// 1,000 complete logins, 100 at a time: every one gets its own token, for the user who

@@ -148,6 +148,9 @@ impl SessionStore for UnavailableStore {
     async fn create(&self, _: &Session) -> Result<(), StoreError> {
         Err(down())
     }
+    async fn health(&self) -> Result<(), StoreError> {
+        Err(down())
+    }
     async fn get(&self, _: &State) -> Result<Option<Session>, StoreError> {
         Err(down())
     }
@@ -220,6 +223,8 @@ async fn a_store_outage_is_503_everywhere() {
             .unwrap()
             .starts_with("text/html")
     );
+    let health = JsonAnswer::read(app.http.get(driver.url("healthz")).send().await.unwrap()).await;
+    health.assert_error(503, "temporarily_unavailable");
 }
 
 #[tokio::test]

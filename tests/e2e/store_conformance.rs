@@ -514,6 +514,199 @@ async fn sqlite_sessions_survive_reopening_the_file() {
     );
 }
 
+fn sqlite_store() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    let store = SqliteStore::open(&path).unwrap();
+    (dir, path, store)
+}
+
+#[tokio::test]
+async fn the_sqlite_writer_commits_with_synchronous_full() {
+    let (_dir, _, store) = sqlite_store();
+    assert_eq!(store.writer_pragma("synchronous").await.unwrap(), 2, "FULL");
+    assert_eq!(store.writer_pragma("secure_delete").await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_sqlite_write_is_answered_before_its_batch_commits() {
+    let (_dir, _, store) = sqlite_store();
+    let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let hook_log = Arc::clone(&log);
+    store
+        .on_commit(move || {
+            hook_log.lock().unwrap().push("commit".into());
+            // Holds the commit open, so an answer sent before it would show up first.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            false
+        })
+        .await
+        .unwrap();
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (store, log) = (store.clone(), Arc::clone(&log));
+        writes.spawn(async move {
+            log.lock().unwrap().push(format!("sent {i}"));
+            let count = store
+                .add_failure(&format!("k{i}"), NOW / 1000)
+                .await
+                .unwrap();
+            log.lock().unwrap().push(format!("answer {i}"));
+            count
+        });
+    }
+    assert!(writes.join_all().await.iter().all(|count| *count == 1));
+    let log = log.lock().unwrap().clone();
+    let commits = log.iter().filter(|entry| *entry == "commit").count();
+    assert!(
+        commits < 40,
+        "concurrent writes share commits ({commits} for 40)"
+    );
+    for i in 0..40 {
+        let sent = log.iter().position(|e| *e == format!("sent {i}")).unwrap();
+        let answered = log
+            .iter()
+            .position(|e| *e == format!("answer {i}"))
+            .unwrap();
+        assert!(
+            log[sent..answered].iter().any(|e| e == "commit"),
+            "write {i} was answered before a commit after it was sent: {log:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_sqlite_commit_fails_every_write_of_its_batch_and_keeps_none() {
+    let (_dir, _, store) = sqlite_store();
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let armed = Arc::clone(&fail);
+    store
+        .on_commit(move || armed.swap(false, std::sync::atomic::Ordering::SeqCst))
+        .await
+        .unwrap();
+    // The next commit fails (the hook's own batch has committed).
+    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (id, session) = pending(NOW);
+    assert!(matches!(
+        store.create(&session).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert_eq!(store.get(&id.state()).await.unwrap(), None, "nothing kept");
+    store.create(&session).await.unwrap();
+    assert!(store.get(&id.state()).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_writes_in_one_batch_keep_their_own_outcomes() {
+    let (_dir, _, store) = sqlite_store();
+    let (id, session) = pending(NOW);
+    store.create(&session).await.unwrap();
+    assert!(store.authorize(&id.state(), b"sealed", NOW).await.unwrap());
+    // A duplicate create fails, 20 claims race for one session, other sessions are created:
+    // each answers as it would alone, and a failure rolls back nothing but itself.
+    let mut writes = tokio::task::JoinSet::new();
+    let (store2, dup) = (store.clone(), session.clone());
+    writes.spawn(async move { format!("dup:{}", store2.create(&dup).await.is_err()) });
+    for i in 0..20 {
+        let (store, state) = (store.clone(), id.state());
+        writes.spawn(async move {
+            let claimed = store
+                .claim(&state, &lease(&format!("l{i}"), NOW + 30_000), NOW)
+                .await
+                .unwrap();
+            format!("claim:{}", claimed.is_some())
+        });
+    }
+    let others: Vec<_> = (0..10).map(|_| pending(NOW)).collect();
+    for (_, other) in &others {
+        let (store, other) = (store.clone(), other.clone());
+        writes.spawn(async move { format!("other:{}", store.create(&other).await.is_ok()) });
+    }
+    let outcomes = writes.join_all().await;
+    let count = |what: &str| outcomes.iter().filter(|o| *o == what).count();
+    assert_eq!(count("dup:true"), 1);
+    assert_eq!(count("claim:true"), 1, "{outcomes:?}");
+    assert_eq!(count("claim:false"), 19);
+    assert_eq!(count("other:true"), 10);
+    for (other_id, _) in &others {
+        assert!(store.get(&other_id.state()).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_sqlite_file_is_noticed_and_created_again() {
+    let (dir, path, store) = sqlite_store();
+    let (old_id, old) = pending(NOW);
+    store.create(&old).await.unwrap();
+    store.health().await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    assert!(
+        store.health().await.is_err(),
+        "health notices the file is gone"
+    );
+    let (new_id, new) = pending(NOW);
+    assert!(
+        matches!(store.create(&new).await, Err(StoreError::Unavailable(_))),
+        "the write that notices answers 503"
+    );
+    // The directory is there: the next write creates the database again and goes through.
+    store.create(&new).await.unwrap();
+    assert!(path.exists());
+    store.health().await.unwrap();
+    assert!(store.get(&new_id.state()).await.unwrap().is_some());
+    assert_eq!(
+        store.get(&old_id.state()).await.unwrap(),
+        None,
+        "the old file's sessions are lost"
+    );
+
+    // The whole directory gone: writes answer 503 until it is back.
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    let (_, third) = pending(NOW);
+    for _ in 0..2 {
+        assert!(matches!(
+            store.create(&third).await,
+            Err(StoreError::Unavailable(_))
+        ));
+    }
+    assert!(store.health().await.is_err());
+    std::fs::create_dir_all(dir.path()).unwrap();
+    store.create(&third).await.unwrap();
+    store.health().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_replaced_sqlite_file_is_noticed() {
+    let (_dir, path, store) = sqlite_store();
+    store.create(&pending(NOW).1).await.unwrap();
+    let other = path.with_extension("other");
+    drop(SqliteStore::open(&other).unwrap());
+    std::fs::rename(&other, &path).unwrap();
+    assert!(store.health().await.is_err());
+    assert!(matches!(
+        store.create(&pending(NOW).1).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    store.create(&pending(NOW).1).await.unwrap();
+    store.health().await.unwrap();
+}
+
+#[tokio::test]
+async fn another_processs_write_lock_does_not_hold_up_reads_or_health() {
+    let (_dir, path, store) = sqlite_store();
+    let (id, session) = pending(NOW);
+    store.create(&session).await.unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Reads run on their own connections (WAL): they answer at once, lock or no lock.
+    store.health().await.unwrap();
+    assert!(store.get(&id.state()).await.unwrap().is_some());
+    assert_eq!(store.failures("nothing").await.unwrap(), 0);
+    other.execute_batch("ROLLBACK").unwrap();
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn the_sqlite_file_is_private_to_its_owner() {

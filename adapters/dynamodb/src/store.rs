@@ -255,6 +255,11 @@ impl SessionStore for DynamoDbStore {
         }
     }
 
+    async fn health(&self) -> Result<(), StoreError> {
+        // A strongly consistent read of a key no item has: the table answers, or it does not.
+        self.get_item(key_of("health#probe")).await.map(|_| ())
+    }
+
     async fn get(&self, state: &State) -> Result<Option<Session>, StoreError> {
         let item = self.get_item(key(state)).await?;
         item.as_ref().map(session_from_item).transpose()

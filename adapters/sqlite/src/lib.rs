@@ -2,11 +2,17 @@
 //!
 //! `synchronous=FULL` makes a commit durable before the call returns, so the callback answers
 //! only once its write would survive a crash. `secure_delete` overwrites deleted rows, so a
-//! redeemed session's sealed code does not linger in free pages. One connection behind a mutex
-//! serialises writers; each conditional write is a single `UPDATE ... WHERE`, so it is atomic.
+//! redeemed session's sealed code does not linger in free pages. One writer thread commits
+//! concurrent writes together (group commit, [`conn`]); each conditional write is a single
+//! `UPDATE ... WHERE` in its own savepoint, so it is atomic and reports exactly whether it
+//! applied. Reads run on read-only connections and never wait for the writer.
+
+mod conn;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use conn::Connections;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
@@ -70,68 +76,79 @@ const COLUMNS: &str = "state, status, seal_public_key, sealed_code, code_challen
                        created_at_ms, expires_at_ms, purge_at, lease_id, lease_until_ms, \
                        device_client_id, interval_ms, next_poll_ms";
 
+/// The SQLite store; clones share one writer and one set of readers.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    conns: Arc<Connections>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path`, brings its schema up to date, and
+    /// starts its writer and readers.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        create_private(path).map_err(StoreError::unavailable)?;
-        let conn = Connection::open(path).map_err(StoreError::unavailable)?;
-        Self::prepare(conn)
-    }
-
-    /// An in-memory database, for tests that want SQLite's semantics without a file.
-    pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::prepare(Connection::open_in_memory().map_err(StoreError::unavailable)?)
-    }
-
-    fn prepare(conn: Connection) -> Result<Self, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(StoreError::unavailable)?;
-        // journal_mode answers with the mode it ended up in; in-memory databases stay "memory".
-        let _mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(StoreError::unavailable)?;
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")
-            .map_err(StoreError::unavailable)?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(StoreError::unavailable)?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::Corrupt(format!(
-                "the database has schema version {version}, newer than this build's {SCHEMA_VERSION}"
-            )));
-        }
-        for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            // Each step commits together with its new version number, or not at all.
-            conn.execute_batch(&format!(
-                "BEGIN; {migration} PRAGMA user_version = {}; COMMIT;",
-                from + 1
-            ))
-            .map_err(StoreError::unavailable)?;
-        }
+        let conn = open_writer(path)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            conns: Arc::new(Connections::start(path, conn, open_writer)?),
         })
     }
 
-    /// Runs blocking SQLite work off the async runtime.
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            // A panic mid-statement leaves SQLite itself consistent (the statement rolls back).
-            let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&conn)
-        })
-        .await
-        .map_err(StoreError::unavailable)?
+    /// A pragma's value as the writer connection has it (`synchronous`: 2 is FULL).
+    #[doc(hidden)]
+    pub async fn writer_pragma(&self, pragma: &'static str) -> Result<i64, StoreError> {
+        self.conns
+            .write(move |conn| {
+                conn.query_row(&format!("PRAGMA {pragma}"), [], |row| row.get(0))
+                    .map_err(StoreError::unavailable)
+            })
+            .await
     }
+
+    /// Calls `hook` as each batch is about to commit; `true` makes that commit fail (tests of
+    /// the group commit).
+    #[doc(hidden)]
+    pub async fn on_commit(
+        &self,
+        hook: impl FnMut() -> bool + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.conns
+            .write(move |conn| {
+                conn.commit_hook(Some(hook))
+                    .map_err(StoreError::unavailable)
+            })
+            .await
+    }
+}
+
+/// The writer's connection to the database at `path` (created if needed), its schema up to
+/// date: also how the writer creates the database again after it vanished.
+fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    create_private(path).map_err(StoreError::unavailable)?;
+    let conn = Connection::open(path).map_err(StoreError::unavailable)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(StoreError::unavailable)?;
+    // journal_mode answers with the mode it ended up in.
+    let _mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(StoreError::unavailable)?;
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")
+        .map_err(StoreError::unavailable)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(StoreError::unavailable)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {version}, newer than this build's {SCHEMA_VERSION}"
+        )));
+    }
+    for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        // Each step commits together with its new version number, or not at all.
+        conn.execute_batch(&format!(
+            "BEGIN; {migration} PRAGMA user_version = {}; COMMIT;",
+            from + 1
+        ))
+        .map_err(StoreError::unavailable)?;
+    }
+    Ok(conn)
 }
 
 /// Creates the database file readable by its owner only, if it does not exist yet. SQLite
@@ -184,54 +201,61 @@ fn query_session(conn: &Connection, state: &str) -> Result<Option<Session>, Stor
 impl SessionStore for SqliteStore {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
         let s = SessionRecord::from(session);
-        self.run(move |conn| {
-            // Expired sessions past their grace period go here, so the table stays small without
-            // a background task.
-            let now_secs = s.created_at_ms.div_euclid(1000);
-            for table in ["sessions", "user_codes", "counters"] {
-                conn.execute(
-                    &format!("DELETE FROM {table} WHERE purge_at <= ?1"),
-                    [now_secs],
-                )
-                .map_err(StoreError::unavailable)?;
-            }
-            let inserted = conn
-                .execute(
-                    &format!(
-                        "INSERT INTO sessions ({COLUMNS}) \
+        self.conns
+            .write(move |conn| {
+                // Expired sessions past their grace period go here, so the table stays small without
+                // a background task.
+                let now_secs = s.created_at_ms.div_euclid(1000);
+                for table in ["sessions", "user_codes", "counters"] {
+                    conn.execute(
+                        &format!("DELETE FROM {table} WHERE purge_at <= ?1"),
+                        [now_secs],
+                    )
+                    .map_err(StoreError::unavailable)?;
+                }
+                let inserted = conn
+                    .execute(
+                        &format!(
+                            "INSERT INTO sessions ({COLUMNS}) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
                          ON CONFLICT (state) DO NOTHING"
-                    ),
-                    params![
-                        s.state,
-                        s.status,
-                        s.seal_public_key,
-                        s.sealed_code,
-                        s.code_challenge,
-                        s.return_url,
-                        s.created_at_ms,
-                        s.expires_at_ms,
-                        s.purge_at,
-                        s.lease_id,
-                        s.lease_until_ms,
-                        s.device_client_id,
-                        s.interval_ms,
-                        s.next_poll_ms,
-                    ],
-                )
-                .map_err(StoreError::unavailable)?;
-            if inserted == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::Conflict)
-            }
-        })
-        .await
+                        ),
+                        params![
+                            s.state,
+                            s.status,
+                            s.seal_public_key,
+                            s.sealed_code,
+                            s.code_challenge,
+                            s.return_url,
+                            s.created_at_ms,
+                            s.expires_at_ms,
+                            s.purge_at,
+                            s.lease_id,
+                            s.lease_until_ms,
+                            s.device_client_id,
+                            s.interval_ms,
+                            s.next_poll_ms,
+                        ],
+                    )
+                    .map_err(StoreError::unavailable)?;
+                if inserted == 1 {
+                    Ok(())
+                } else {
+                    Err(StoreError::Conflict)
+                }
+            })
+            .await
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.conns.health().await
     }
 
     async fn get(&self, state: &State) -> Result<Option<Session>, StoreError> {
         let state = state.as_text();
-        self.run(move |conn| query_session(conn, &state)).await
+        self.conns
+            .read(move |conn| query_session(conn, &state))
+            .await
     }
 
     async fn authorize(
@@ -241,32 +265,34 @@ impl SessionStore for SqliteStore {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let (state, sealed_code) = (state.as_text(), sealed_code.to_vec());
-        self.run(move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE sessions SET status = 'authorized', sealed_code = ?2 \
+        self.conns
+            .write(move |conn| {
+                let changed = conn
+                    .execute(
+                        "UPDATE sessions SET status = 'authorized', sealed_code = ?2 \
                      WHERE state = ?1 AND status = 'pending' AND expires_at_ms > ?3",
-                    params![state, sealed_code, now_ms],
-                )
-                .map_err(StoreError::unavailable)?;
-            Ok(changed == 1)
-        })
-        .await
+                        params![state, sealed_code, now_ms],
+                    )
+                    .map_err(StoreError::unavailable)?;
+                Ok(changed == 1)
+            })
+            .await
     }
 
     async fn deny(&self, state: &State, now_ms: i64) -> Result<bool, StoreError> {
         let state = state.as_text();
-        self.run(move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE sessions SET status = 'denied' \
+        self.conns
+            .write(move |conn| {
+                let changed = conn
+                    .execute(
+                        "UPDATE sessions SET status = 'denied' \
                      WHERE state = ?1 AND status = 'pending' AND expires_at_ms > ?2",
-                    params![state, now_ms],
-                )
-                .map_err(StoreError::unavailable)?;
-            Ok(changed == 1)
-        })
-        .await
+                        params![state, now_ms],
+                    )
+                    .map_err(StoreError::unavailable)?;
+                Ok(changed == 1)
+            })
+            .await
     }
 
     async fn claim(
@@ -276,53 +302,56 @@ impl SessionStore for SqliteStore {
         now_ms: i64,
     ) -> Result<Option<Claimed>, StoreError> {
         let (state, lease) = (state.as_text(), lease.clone());
-        self.run(move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE sessions SET lease_id = ?2, lease_until_ms = ?3 \
+        self.conns
+            .write(move |conn| {
+                let changed = conn
+                    .execute(
+                        "UPDATE sessions SET lease_id = ?2, lease_until_ms = ?3 \
                      WHERE state = ?1 AND status = 'authorized' AND expires_at_ms > ?4 \
                        AND (lease_until_ms IS NULL OR lease_until_ms <= ?4)",
-                    params![state, lease.id, lease.until_ms, now_ms],
-                )
-                .map_err(StoreError::unavailable)?;
-            if changed == 0 {
-                return Ok(None);
-            }
-            // The single connection is held until this returns, so no one else wrote in between.
-            query_session(conn, &state)?
-                .map(Claimed::try_from)
-                .transpose()
-        })
-        .await
+                        params![state, lease.id, lease.until_ms, now_ms],
+                    )
+                    .map_err(StoreError::unavailable)?;
+                if changed == 0 {
+                    return Ok(None);
+                }
+                // In the same savepoint as the update: no one else wrote in between.
+                query_session(conn, &state)?
+                    .map(Claimed::try_from)
+                    .transpose()
+            })
+            .await
     }
 
     async fn release(&self, state: &State, lease_id: &str) -> Result<bool, StoreError> {
         let (state, lease_id) = (state.as_text(), lease_id.to_owned());
-        self.run(move |conn| {
-            let changed = conn
-                .execute(
-                    "UPDATE sessions SET lease_id = NULL, lease_until_ms = NULL \
+        self.conns
+            .write(move |conn| {
+                let changed = conn
+                    .execute(
+                        "UPDATE sessions SET lease_id = NULL, lease_until_ms = NULL \
                      WHERE state = ?1 AND lease_id = ?2",
-                    params![state, lease_id],
-                )
-                .map_err(StoreError::unavailable)?;
-            Ok(changed == 1)
-        })
-        .await
+                        params![state, lease_id],
+                    )
+                    .map_err(StoreError::unavailable)?;
+                Ok(changed == 1)
+            })
+            .await
     }
 
     async fn finish(&self, state: &State, lease_id: &str) -> Result<bool, StoreError> {
         let (state, lease_id) = (state.as_text(), lease_id.to_owned());
-        self.run(move |conn| {
-            let changed = conn
-                .execute(
-                    "DELETE FROM sessions WHERE state = ?1 AND lease_id = ?2",
-                    params![state, lease_id],
-                )
-                .map_err(StoreError::unavailable)?;
-            Ok(changed == 1)
-        })
-        .await
+        self.conns
+            .write(move |conn| {
+                let changed = conn
+                    .execute(
+                        "DELETE FROM sessions WHERE state = ?1 AND lease_id = ?2",
+                        params![state, lease_id],
+                    )
+                    .map_err(StoreError::unavailable)?;
+                Ok(changed == 1)
+            })
+            .await
     }
 
     async fn pace_poll(
@@ -332,36 +361,37 @@ impl SessionStore for SqliteStore {
         step_ms: i64,
     ) -> Result<Pace, StoreError> {
         let state = state.as_text();
-        self.run(move |conn| {
-            let allowed = conn
-                .execute(
-                    "UPDATE sessions SET next_poll_ms = ?2 + interval_ms \
+        self.conns
+            .write(move |conn| {
+                let allowed = conn
+                    .execute(
+                        "UPDATE sessions SET next_poll_ms = ?2 + interval_ms \
                      WHERE state = ?1 AND interval_ms IS NOT NULL \
                        AND (next_poll_ms IS NULL OR next_poll_ms <= ?2)",
-                    params![state, now_ms],
-                )
-                .map_err(StoreError::unavailable)?;
-            if allowed == 1 {
-                return Ok(Pace::Allowed);
-            }
-            // Too soon (or no such device session): grow the interval and start it anew. The
-            // right-hand sides read the row as it was before this update.
-            let interval_ms: Option<i64> = conn
-                .query_row(
-                    "UPDATE sessions SET interval_ms = interval_ms + ?3, \
+                        params![state, now_ms],
+                    )
+                    .map_err(StoreError::unavailable)?;
+                if allowed == 1 {
+                    return Ok(Pace::Allowed);
+                }
+                // Too soon (or no such device session): grow the interval and start it anew. The
+                // right-hand sides read the row as it was before this update.
+                let interval_ms: Option<i64> = conn
+                    .query_row(
+                        "UPDATE sessions SET interval_ms = interval_ms + ?3, \
                        next_poll_ms = ?2 + interval_ms + ?3 \
                      WHERE state = ?1 AND interval_ms IS NOT NULL RETURNING interval_ms",
-                    params![state, now_ms, step_ms],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(StoreError::unavailable)?;
-            Ok(match interval_ms {
-                Some(interval_ms) => Pace::SlowDown { interval_ms },
-                None => Pace::NotFound,
+                        params![state, now_ms, step_ms],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(StoreError::unavailable)?;
+                Ok(match interval_ms {
+                    Some(interval_ms) => Pace::SlowDown { interval_ms },
+                    None => Pace::NotFound,
+                })
             })
-        })
-        .await
+            .await
     }
 }
 
@@ -373,52 +403,54 @@ impl UserCodeStore for SqliteStore {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let record = record.clone();
-        self.run(move |conn| {
-            // Takes the key if it is free or its code has expired; leaves a live code alone.
-            let changed = conn
-                .execute(
-                    "INSERT INTO user_codes (key, state, expires_at_ms, purge_at) \
+        self.conns
+            .write(move |conn| {
+                // Takes the key if it is free or its code has expired; leaves a live code alone.
+                let changed = conn
+                    .execute(
+                        "INSERT INTO user_codes (key, state, expires_at_ms, purge_at) \
                      VALUES (?1, ?2, ?3, ?4) \
                      ON CONFLICT (key) DO UPDATE SET state = excluded.state, \
                        expires_at_ms = excluded.expires_at_ms, purge_at = excluded.purge_at \
                      WHERE user_codes.expires_at_ms <= ?5",
-                    params![
-                        record.key,
-                        record.state.as_text(),
-                        record.expires_at_ms,
-                        record.purge_at,
-                        now_ms
-                    ],
-                )
-                .map_err(StoreError::unavailable)?;
-            Ok(changed == 1)
-        })
-        .await
+                        params![
+                            record.key,
+                            record.state.as_text(),
+                            record.expires_at_ms,
+                            record.purge_at,
+                            now_ms
+                        ],
+                    )
+                    .map_err(StoreError::unavailable)?;
+                Ok(changed == 1)
+            })
+            .await
     }
 
     async fn find_user_code(&self, key: &str) -> Result<Option<UserCodeRecord>, StoreError> {
         let key = key.to_owned();
-        self.run(move |conn| {
-            let row = conn
-                .query_row(
-                    "SELECT state, expires_at_ms, purge_at FROM user_codes WHERE key = ?1",
-                    [&key],
-                    |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?)),
-                )
-                .optional()
-                .map_err(StoreError::unavailable)?;
-            row.map(|(state, expires_at_ms, purge_at)| {
-                Ok(UserCodeRecord {
-                    state: State::parse(&state)
-                        .ok_or_else(|| StoreError::Corrupt("user_codes.state".into()))?,
-                    key,
-                    expires_at_ms,
-                    purge_at,
+        self.conns
+            .read(move |conn| {
+                let row = conn
+                    .query_row(
+                        "SELECT state, expires_at_ms, purge_at FROM user_codes WHERE key = ?1",
+                        [&key],
+                        |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(StoreError::unavailable)?;
+                row.map(|(state, expires_at_ms, purge_at)| {
+                    Ok(UserCodeRecord {
+                        state: State::parse(&state)
+                            .ok_or_else(|| StoreError::Corrupt("user_codes.state".into()))?,
+                        key,
+                        expires_at_ms,
+                        purge_at,
+                    })
                 })
+                .transpose()
             })
-            .transpose()
-        })
-        .await
+            .await
     }
 }
 
@@ -426,46 +458,49 @@ impl UserCodeStore for SqliteStore {
 impl CounterStore for SqliteStore {
     async fn failures(&self, key: &str) -> Result<u64, StoreError> {
         let key = key.to_owned();
-        self.run(move |conn| {
-            let count: Option<i64> = conn
-                .query_row("SELECT count FROM counters WHERE key = ?1", [&key], |row| {
-                    row.get(0)
-                })
-                .optional()
-                .map_err(StoreError::unavailable)?;
-            Ok(count.unwrap_or(0).max(0) as u64)
-        })
-        .await
+        self.conns
+            .read(move |conn| {
+                let count: Option<i64> = conn
+                    .query_row("SELECT count FROM counters WHERE key = ?1", [&key], |row| {
+                        row.get(0)
+                    })
+                    .optional()
+                    .map_err(StoreError::unavailable)?;
+                Ok(count.unwrap_or(0).max(0) as u64)
+            })
+            .await
     }
 
     async fn add_failure(&self, key: &str, purge_at: i64) -> Result<u64, StoreError> {
         let key = key.to_owned();
-        self.run(move |conn| {
-            let count: i64 = conn
-                .query_row(
-                    "INSERT INTO counters (key, count, purge_at) VALUES (?1, 1, ?2) \
+        self.conns
+            .write(move |conn| {
+                let count: i64 = conn
+                    .query_row(
+                        "INSERT INTO counters (key, count, purge_at) VALUES (?1, 1, ?2) \
                      ON CONFLICT (key) DO UPDATE SET count = count + 1, \
                        purge_at = max(purge_at, excluded.purge_at) \
                      RETURNING count",
-                    params![key, purge_at],
-                    |row| row.get(0),
-                )
-                .map_err(StoreError::unavailable)?;
-            Ok(count.max(0) as u64)
-        })
-        .await
+                        params![key, purge_at],
+                        |row| row.get(0),
+                    )
+                    .map_err(StoreError::unavailable)?;
+                Ok(count.max(0) as u64)
+            })
+            .await
     }
 
     async fn refund_failure(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_owned();
-        self.run(move |conn| {
-            conn.execute(
-                "UPDATE counters SET count = count - 1 WHERE key = ?1 AND count > 0",
-                [&key],
-            )
-            .map_err(StoreError::unavailable)?;
-            Ok(())
-        })
-        .await
+        self.conns
+            .write(move |conn| {
+                conn.execute(
+                    "UPDATE counters SET count = count - 1 WHERE key = ?1 AND count > 0",
+                    [&key],
+                )
+                .map_err(StoreError::unavailable)?;
+                Ok(())
+            })
+            .await
     }
 }

@@ -143,6 +143,11 @@ impl Flow {
         &self.monzo
     }
 
+    /// Whether the store can be read (the local server's health check).
+    pub async fn store_health(&self) -> Result<(), Internal> {
+        Ok(self.store.health().await?)
+    }
+
     fn now(&self) -> i64 {
         self.clock.now_ms()
     }

@@ -106,8 +106,16 @@ pub fn oauth_token_routes() -> Router<AppState> {
 /// Routes only the local server has: a health check and a landing page.
 pub fn local_routes(demo: bool) -> Router<AppState> {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/", get(move || async move { pages::landing(demo) }))
+}
+
+/// `GET /healthz`: 200 while the store can be read; 503 in the JSON shape when it cannot (gone,
+/// replaced, corrupt, unreachable). A store that reads but cannot write just now stays 200: its
+/// write routes answer 503 with `Retry-After`.
+async fn healthz(State(flow): State<AppState>) -> Result<&'static str, ApiError> {
+    flow.store_health().await?;
+    Ok("ok")
 }
 
 /// Finishes a set of routes into a servable app.

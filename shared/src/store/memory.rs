@@ -59,6 +59,10 @@ impl SessionStore for MemoryStore {
         })
     }
 
+    async fn health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn get(&self, state: &State) -> Result<Option<Session>, StoreError> {
         Ok(self.with(|sessions| sessions.get(state).cloned()))
     }

@@ -90,6 +90,11 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Inserts a new session, only if no session has its state.
     async fn create(&self, session: &Session) -> Result<(), StoreError>;
 
+    /// Whether the store can be read where it should be (the local server's `/healthz`): an
+    /// error when it is gone, replaced, corrupt or unreachable; a store that reads but cannot
+    /// write right now (a full disk, another process's lock) is healthy.
+    async fn health(&self) -> Result<(), StoreError>;
+
     /// Reads a session as it is now (strongly consistent). Expired sessions are returned as they
     /// are, until purged; the caller decides what expiry means.
     async fn get(&self, state: &State) -> Result<Option<Session>, StoreError>;
