@@ -182,6 +182,14 @@ impl UserCodeStore for UnavailableStore {
     async fn find_user_code(&self, _: &str) -> Result<Option<UserCodeRecord>, StoreError> {
         Err(down())
     }
+    async fn create_with_user_code(
+        &self,
+        _: &Session,
+        _: &UserCodeRecord,
+        _: i64,
+    ) -> Result<bool, StoreError> {
+        Err(down())
+    }
 }
 
 #[async_trait]

@@ -299,6 +299,73 @@ fn device_session(now: i64, interval_ms: i64) -> (PollId, Session) {
     (id, session)
 }
 
+pub async fn a_device_session_and_its_code_are_stored_together(store: Arc<dyn Store>) {
+    let record_for = |id: &PollId, session: &Session, code: &UserCode| UserCodeRecord {
+        key: code.store_key(),
+        state: id.state(),
+        expires_at_ms: session.expires_at_ms,
+        purge_at: session.purge_at,
+    };
+    let (id, session) = device_session(NOW, 5000);
+    let code = UserCode::generate();
+    let record = record_for(&id, &session, &code);
+    assert!(
+        store
+            .create_with_user_code(&session, &record, NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get(&id.state()).await.unwrap(), Some(session.clone()));
+    assert_eq!(
+        store.find_user_code(&record.key).await.unwrap(),
+        Some(record.clone())
+    );
+    // The same session again: a conflict, whatever the code.
+    let another = record_for(&id, &session, &UserCode::generate());
+    assert!(matches!(
+        store.create_with_user_code(&session, &another, NOW).await,
+        Err(StoreError::Conflict)
+    ));
+    // Another session drawing the live code: neither is written.
+    let (other_id, other) = device_session(NOW, 5000);
+    let clash = record_for(&other_id, &other, &code);
+    assert!(
+        !store
+            .create_with_user_code(&other, &clash, NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get(&other_id.state()).await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_user_code(&record.key)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        id.state()
+    );
+    // Once the code has expired, a new session may take it over.
+    let later = NOW + TTL_MS;
+    let (late_id, late) = device_session(later, 5000);
+    let takeover = record_for(&late_id, &late, &code);
+    assert!(
+        store
+            .create_with_user_code(&late, &takeover, later)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .find_user_code(&record.key)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        late_id.state()
+    );
+}
+
 pub async fn user_codes_map_to_their_session(store: Arc<dyn Store>) {
     let (id, session) = device_session(NOW, 5000);
     store.create(&session).await.unwrap();
@@ -470,6 +537,10 @@ macro_rules! conformance_suite {
             #[tokio::test]
             async fn user_codes_map_to_their_session() {
                 super::user_codes_map_to_their_session(store().await).await;
+            }
+            #[tokio::test]
+            async fn a_device_session_and_its_code_are_stored_together() {
+                super::a_device_session_and_its_code_are_stored_together(store().await).await;
             }
             #[tokio::test]
             async fn device_polls_are_paced() {

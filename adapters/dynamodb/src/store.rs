@@ -475,6 +475,29 @@ impl UserCodeStore for DynamoDbStore {
             purge_at: required(get_n(item, attr::PURGE_AT)?, attr::PURGE_AT)?,
         }))
     }
+
+    /// Two conditional writes, not a transaction (the functions' role has no TransactWriteItems
+    /// and a device login needs none): a code that is taken deletes the session again, and a
+    /// crash in between leaves only a pending session without a code, which expires.
+    async fn create_with_user_code(
+        &self,
+        session: &Session,
+        record: &UserCodeRecord,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.create(session).await?;
+        if self.create_user_code(record, now_ms).await? {
+            return Ok(true);
+        }
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&session.state)))
+            .send()
+            .await
+            .map_err(|err| failure("DeleteItem", &err))?;
+        Ok(false)
+    }
 }
 
 #[async_trait]

@@ -197,54 +197,80 @@ fn query_session(conn: &Connection, state: &str) -> Result<Option<Session>, Stor
     .transpose()
 }
 
+/// Inserts a session, only if no session has its state; purges whatever is past its grace
+/// period first, so the tables stay small without a background task.
+fn insert_session(conn: &Connection, s: &SessionRecord) -> Result<(), StoreError> {
+    let now_secs = s.created_at_ms.div_euclid(1000);
+    for table in ["sessions", "user_codes", "counters"] {
+        conn.execute(
+            &format!("DELETE FROM {table} WHERE purge_at <= ?1"),
+            [now_secs],
+        )
+        .map_err(StoreError::unavailable)?;
+    }
+    let inserted = conn
+        .execute(
+            &format!(
+                "INSERT INTO sessions ({COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                 ON CONFLICT (state) DO NOTHING"
+            ),
+            params![
+                s.state,
+                s.status,
+                s.seal_public_key,
+                s.sealed_code,
+                s.code_challenge,
+                s.return_url,
+                s.created_at_ms,
+                s.expires_at_ms,
+                s.purge_at,
+                s.lease_id,
+                s.lease_until_ms,
+                s.device_client_id,
+                s.interval_ms,
+                s.next_poll_ms,
+            ],
+        )
+        .map_err(StoreError::unavailable)?;
+    if inserted == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict)
+    }
+}
+
+/// Maps a user code to its session if the key is free or its code has expired; leaves a live
+/// code alone. Returns whether it did.
+fn insert_user_code(
+    conn: &Connection,
+    record: &UserCodeRecord,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .execute(
+            "INSERT INTO user_codes (key, state, expires_at_ms, purge_at) \
+             VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (key) DO UPDATE SET state = excluded.state, \
+               expires_at_ms = excluded.expires_at_ms, purge_at = excluded.purge_at \
+             WHERE user_codes.expires_at_ms <= ?5",
+            params![
+                record.key,
+                record.state.as_text(),
+                record.expires_at_ms,
+                record.purge_at,
+                now_ms
+            ],
+        )
+        .map_err(StoreError::unavailable)?;
+    Ok(changed == 1)
+}
+
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
         let s = SessionRecord::from(session);
-        self.conns
-            .write(move |conn| {
-                // Expired sessions past their grace period go here, so the table stays small without
-                // a background task.
-                let now_secs = s.created_at_ms.div_euclid(1000);
-                for table in ["sessions", "user_codes", "counters"] {
-                    conn.execute(
-                        &format!("DELETE FROM {table} WHERE purge_at <= ?1"),
-                        [now_secs],
-                    )
-                    .map_err(StoreError::unavailable)?;
-                }
-                let inserted = conn
-                    .execute(
-                        &format!(
-                            "INSERT INTO sessions ({COLUMNS}) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
-                         ON CONFLICT (state) DO NOTHING"
-                        ),
-                        params![
-                            s.state,
-                            s.status,
-                            s.seal_public_key,
-                            s.sealed_code,
-                            s.code_challenge,
-                            s.return_url,
-                            s.created_at_ms,
-                            s.expires_at_ms,
-                            s.purge_at,
-                            s.lease_id,
-                            s.lease_until_ms,
-                            s.device_client_id,
-                            s.interval_ms,
-                            s.next_poll_ms,
-                        ],
-                    )
-                    .map_err(StoreError::unavailable)?;
-                if inserted == 1 {
-                    Ok(())
-                } else {
-                    Err(StoreError::Conflict)
-                }
-            })
-            .await
+        self.conns.write(move |conn| insert_session(conn, &s)).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -404,25 +430,27 @@ impl UserCodeStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let record = record.clone();
         self.conns
+            .write(move |conn| insert_user_code(conn, &record, now_ms))
+            .await
+    }
+
+    async fn create_with_user_code(
+        &self,
+        session: &Session,
+        record: &UserCodeRecord,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (s, record) = (SessionRecord::from(session), record.clone());
+        self.conns
             .write(move |conn| {
-                // Takes the key if it is free or its code has expired; leaves a live code alone.
-                let changed = conn
-                    .execute(
-                        "INSERT INTO user_codes (key, state, expires_at_ms, purge_at) \
-                     VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (key) DO UPDATE SET state = excluded.state, \
-                       expires_at_ms = excluded.expires_at_ms, purge_at = excluded.purge_at \
-                     WHERE user_codes.expires_at_ms <= ?5",
-                        params![
-                            record.key,
-                            record.state.as_text(),
-                            record.expires_at_ms,
-                            record.purge_at,
-                            now_ms
-                        ],
-                    )
+                insert_session(conn, &s)?;
+                if insert_user_code(conn, &record, now_ms)? {
+                    return Ok(true);
+                }
+                // The code is taken: neither is kept (this runs inside the write's savepoint).
+                conn.execute("DELETE FROM sessions WHERE state = ?1", [&s.state])
                     .map_err(StoreError::unavailable)?;
-                Ok(changed == 1)
+                Ok(false)
             })
             .await
     }

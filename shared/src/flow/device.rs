@@ -96,8 +96,7 @@ impl Flow {
                 interval_ms,
                 next_poll_ms: None,
             });
-        self.store.create(&session).await?;
-        let user_code = self.assign_user_code(&session, now).await?;
+        let user_code = self.create_with_user_code(&session, now).await?;
         let verification_uri = urls.at("device");
         let mut verification_uri_complete = verification_uri.clone();
         verification_uri_complete
@@ -113,9 +112,14 @@ impl Flow {
         })
     }
 
-    /// Draws user codes until one is free (a clash needs two live sessions drawing the same
-    /// 34.6-bit code, so a second draw is already rare).
-    async fn assign_user_code(&self, session: &Session, now: i64) -> Result<UserCode, Internal> {
+    /// Stores the session with a user code, drawing codes until one is free (a clash needs two
+    /// live sessions drawing the same 34.6-bit code, so a second draw is already rare). One
+    /// write per draw: the session and its code together.
+    async fn create_with_user_code(
+        &self,
+        session: &Session,
+        now: i64,
+    ) -> Result<UserCode, Internal> {
         for _ in 0..USER_CODE_ATTEMPTS {
             let code = UserCode::generate();
             let record = UserCodeRecord {
@@ -124,7 +128,11 @@ impl Flow {
                 expires_at_ms: session.expires_at_ms,
                 purge_at: session.purge_at,
             };
-            if self.store.create_user_code(&record, now).await? {
+            if self
+                .store
+                .create_with_user_code(session, &record, now)
+                .await?
+            {
                 return Ok(code);
             }
         }

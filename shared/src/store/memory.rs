@@ -21,6 +21,23 @@ struct Data {
     counters: HashMap<String, (u64, i64)>,
 }
 
+impl Data {
+    /// Whatever is past its purge_at goes when a session is created (as in SQLite), so the maps
+    /// stay small.
+    fn purge(&mut self, now_secs: i64) {
+        self.sessions.retain(|_, s| s.purge_at > now_secs);
+        self.user_codes.retain(|_, c| c.purge_at > now_secs);
+        self.counters
+            .retain(|_, (_, purge_at)| *purge_at > now_secs);
+    }
+
+    fn live_code(&self, key: &str, now_ms: i64) -> bool {
+        self.user_codes
+            .get(key)
+            .is_some_and(|existing| existing.expires_at_ms > now_ms)
+    }
+}
+
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
@@ -46,11 +63,7 @@ impl SessionStore for MemoryStore {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
         let now_secs = session.created_at_ms.div_euclid(1000);
         self.with_data(|data| {
-            // Whatever is past its purge_at goes here (as in SQLite), so the maps stay small.
-            data.sessions.retain(|_, s| s.purge_at > now_secs);
-            data.user_codes.retain(|_, c| c.purge_at > now_secs);
-            data.counters
-                .retain(|_, (_, purge_at)| *purge_at > now_secs);
+            data.purge(now_secs);
             if data.sessions.contains_key(&session.state) {
                 return Err(StoreError::Conflict);
             }
@@ -171,10 +184,7 @@ impl UserCodeStore for MemoryStore {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         Ok(self.with_data(|data| {
-            let live = data
-                .user_codes
-                .get(&record.key)
-                .is_some_and(|existing| existing.expires_at_ms > now_ms);
+            let live = data.live_code(&record.key, now_ms);
             if !live {
                 data.user_codes.insert(record.key.clone(), record.clone());
             }
@@ -184,6 +194,26 @@ impl UserCodeStore for MemoryStore {
 
     async fn find_user_code(&self, key: &str) -> Result<Option<UserCodeRecord>, StoreError> {
         Ok(self.with_data(|data| data.user_codes.get(key).cloned()))
+    }
+
+    async fn create_with_user_code(
+        &self,
+        session: &Session,
+        record: &UserCodeRecord,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.with_data(|data| {
+            data.purge(session.created_at_ms.div_euclid(1000));
+            if data.sessions.contains_key(&session.state) {
+                return Err(StoreError::Conflict);
+            }
+            if data.live_code(&record.key, now_ms) {
+                return Ok(false);
+            }
+            data.sessions.insert(session.state.clone(), session.clone());
+            data.user_codes.insert(record.key.clone(), record.clone());
+            Ok(true)
+        })
     }
 }
 

@@ -148,6 +148,17 @@ pub trait UserCodeStore: Send + Sync + 'static {
 
     /// Looks up a user code by its key, expired or not (the caller checks).
     async fn find_user_code(&self, key: &str) -> Result<Option<UserCodeRecord>, StoreError>;
+
+    /// Creates a device session and maps its user code to it, both or neither (one
+    /// transaction where the store has them): `Ok(false)` when a live code has the record's
+    /// key (nothing is written; draw another code), `Err(Conflict)` when a session has the
+    /// state.
+    async fn create_with_user_code(
+        &self,
+        session: &Session,
+        record: &UserCodeRecord,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Storage for failure counters (wrong user codes, per address and overall). They live in the
