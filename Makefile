@@ -21,7 +21,7 @@ export SAM_CLI_TELEMETRY := 0
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build-all browser build deploy set-secret destroy fmt lint clean \
+.PHONY: run test build-all browser build bench deploy set-secret destroy fmt lint clean \
 	build-NewFunction build-CallbackFunction build-TokenFunction
 
 ## run: the service on 127.0.0.1:3000; demo mode (a built-in stand-in for Monzo) unless
@@ -66,6 +66,16 @@ build: $(VENV)/.installed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CARGO_LAMBDA_COMPILER=$(BUILD_COMPILER) \
 		$(CARGO) lambda build --release --locked $(foreach f,$(FUNCTIONS),--bin $(f))
 	scripts/check-glibc $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap)
+
+## bench: the release server on a fresh SQLite store on this disk with the demo's stand-in:
+## fsync latency, then req/s, p50/p99 and RSS per path and complete logins a second (~2 minutes).
+bench:
+	@command -v wrk >/dev/null || { \
+		echo "installing Debian's wrk for the benchmarks"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
+	$(CARGO) build --release --locked -p monzo-auth-server -p monzo-auth-bench
+	$(PYTHON) scripts/bench.py
 
 $(DEPLOY_VENV)/.installed: requirements-deploy.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { \
