@@ -6,7 +6,8 @@ and p99 latency, and the server's RSS after each series; the last row is complet
 (`login-driver`: new, the stand-in's approval, callback, token). Measures; asserts nothing.
 
 Needs `target/release/monzo-auth-server` and `target/release/login-driver` (make bench builds
-both) and wrk (make bench installs Debian's).
+both) and wrk (make bench installs Debian's); `MONZO_AUTH_SERVER=PATH python3 scripts/bench.py`
+measures another build of the server the same way.
 """
 
 import json
@@ -22,7 +23,8 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SERVER = os.path.join(ROOT, "target", "release", "monzo-auth-server")
+# MONZO_AUTH_SERVER: another build to measure the same way (an older commit's, say).
+SERVER = os.environ.get("MONZO_AUTH_SERVER") or os.path.join(ROOT, "target", "release", "monzo-auth-server")
 DRIVER = os.path.join(ROOT, "target", "release", "login-driver")
 DURATION = int(os.environ.get("DURATION", "10"))
 CONNECTIONS = int(os.environ.get("CONNECTIONS", "64"))
