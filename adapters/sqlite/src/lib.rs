@@ -80,6 +80,8 @@ const COLUMNS: &str = "state, status, seal_public_key, sealed_code, code_challen
 #[derive(Clone)]
 pub struct SqliteStore {
     conns: Arc<Connections>,
+    /// The second (Unix) of the last purge: creates purge at most once a second.
+    purged_at: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl SqliteStore {
@@ -89,6 +91,7 @@ impl SqliteStore {
         let conn = open_writer(path)?;
         Ok(Self {
             conns: Arc::new(Connections::start(path, conn, open_writer)?),
+            purged_at: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
         })
     }
 
@@ -197,16 +200,23 @@ fn query_session(conn: &Connection, state: &str) -> Result<Option<Session>, Stor
     .transpose()
 }
 
-/// Inserts a session, only if no session has its state; purges whatever is past its grace
-/// period first, so the tables stay small without a background task.
-fn insert_session(conn: &Connection, s: &SessionRecord) -> Result<(), StoreError> {
+/// Inserts a session, only if no session has its state. The first create of each second
+/// purges whatever is past its grace period, so the tables stay small without a background task
+/// (a purge rolled back with its batch waits for the next second's).
+fn insert_session(
+    conn: &Connection,
+    s: &SessionRecord,
+    purged_at: &std::sync::atomic::AtomicI64,
+) -> Result<(), StoreError> {
     let now_secs = s.created_at_ms.div_euclid(1000);
-    for table in ["sessions", "user_codes", "counters"] {
-        conn.execute(
-            &format!("DELETE FROM {table} WHERE purge_at <= ?1"),
-            [now_secs],
-        )
-        .map_err(StoreError::unavailable)?;
+    if purged_at.swap(now_secs, std::sync::atomic::Ordering::Relaxed) != now_secs {
+        for table in ["sessions", "user_codes", "counters"] {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE purge_at <= ?1"),
+                [now_secs],
+            )
+            .map_err(StoreError::unavailable)?;
+        }
     }
     let inserted = conn
         .execute(
@@ -269,8 +279,10 @@ fn insert_user_code(
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn create(&self, session: &Session) -> Result<(), StoreError> {
-        let s = SessionRecord::from(session);
-        self.conns.write(move |conn| insert_session(conn, &s)).await
+        let (s, purged_at) = (SessionRecord::from(session), Arc::clone(&self.purged_at));
+        self.conns
+            .write(move |conn| insert_session(conn, &s, &purged_at))
+            .await
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -441,9 +453,10 @@ impl UserCodeStore for SqliteStore {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let (s, record) = (SessionRecord::from(session), record.clone());
+        let purged_at = Arc::clone(&self.purged_at);
         self.conns
             .write(move |conn| {
-                insert_session(conn, &s)?;
+                insert_session(conn, &s, &purged_at)?;
                 if insert_user_code(conn, &record, now_ms)? {
                     return Ok(true);
                 }
