@@ -16,7 +16,7 @@ use crate::flow::{Internal, NoPublicUrl, PollError, TokenError};
 use crate::monzo::MonzoError;
 
 /// Seconds a client is told to wait after a transient failure on our side.
-pub(crate) const RETRY_AFTER_SECS: u64 = 5;
+const RETRY_AFTER_SECS: u64 = 5;
 
 /// Everything the simple API answers besides success.
 #[derive(Debug, thiserror::Error)]
@@ -139,8 +139,7 @@ impl IntoResponse for ApiError {
                 );
             }
             ApiError::Internal(cause) => {
-                cause.log("a request");
-                return internal_error(cause);
+                return internal_error(cause, "a request");
             }
             ApiError::Unavailable => return unavailable(),
             ApiError::ServerError => return server_error(),
@@ -186,15 +185,18 @@ pub(crate) fn json_error(
     response
 }
 
-/// A failure of ours, in either JSON contract: 503 when a retry can help, else 500.
-pub(crate) fn internal_error(cause: &Internal) -> Response {
+/// A failure of ours, in either JSON contract, logged with `context`: 503 when a retry can help,
+/// else 500.
+pub(crate) fn internal_error(cause: &Internal, context: &str) -> Response {
+    cause.log(context);
     match cause {
         Internal::Unavailable(_) => unavailable(),
         Internal::Failed(_) => server_error(),
     }
 }
 
-fn unavailable() -> Response {
+/// 503 `temporarily_unavailable` with `Retry-After`, in either JSON contract.
+pub(crate) fn unavailable() -> Response {
     json_error(
         StatusCode::SERVICE_UNAVAILABLE,
         "temporarily_unavailable",

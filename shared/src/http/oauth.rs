@@ -14,7 +14,7 @@ use secrecy::ExposeSecret as _;
 use serde::Serialize;
 
 use super::AppState;
-use super::error::{RETRY_AFTER_SECS, internal_error, json_error};
+use super::error::{internal_error, json_error, unavailable};
 use super::limit::RefreshLimit;
 use super::params::{FormParams, Params, ParamsError};
 use crate::flow::{
@@ -170,16 +170,10 @@ impl IntoResponse for OAuthError {
             }
             OAuthError::UpstreamDuringRefresh(cause) => {
                 tracing::warn!(error = %cause, "Monzo call failed");
-                return json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "The service is temporarily unavailable; try again shortly.",
-                    Some(RETRY_AFTER_SECS),
-                );
+                return unavailable();
             }
             OAuthError::Internal(cause) => {
-                cause.log("an OAuth request");
-                return internal_error(cause);
+                return internal_error(cause, "an OAuth request");
             }
         };
         json_error(StatusCode::BAD_REQUEST, code, description, None)
