@@ -450,14 +450,15 @@ pub async fn device_polls_are_paced(store: Arc<dyn Store>) {
         store.pace_poll(&state, NOW + 40_999, 5000).await.unwrap(),
         Pace::Allowed
     );
+    // Pacing may be answered before it is durable (SQLite): reads show it once a later write
+    // has committed, as this create does (batches commit in order).
+    let (plain, session) = pending(NOW);
+    store.create(&session).await.unwrap();
     let stored = store.get(&state).await.unwrap().unwrap().device.unwrap();
     assert_eq!(
         (stored.interval_ms, stored.next_poll_ms),
         (15_000, Some(NOW + 55_999))
     );
-
-    let (plain, session) = pending(NOW);
-    store.create(&session).await.unwrap();
     assert_eq!(
         store.pace_poll(&plain.state(), NOW, 5000).await.unwrap(),
         Pace::NotFound,
@@ -665,6 +666,36 @@ async fn a_failed_sqlite_commit_fails_every_write_of_its_batch_and_keeps_none() 
     assert_eq!(store.get(&id.state()).await.unwrap(), None, "nothing kept");
     store.create(&session).await.unwrap();
     assert!(store.get(&id.state()).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_pacing_is_answered_before_its_commit_and_may_be_lost_with_its_batch() {
+    let (_dir, _, store) = sqlite_store();
+    let (id, session) = device_session(NOW, 5000);
+    store.create(&session).await.unwrap();
+    let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let armed = Arc::clone(&fail);
+    store
+        .on_commit(move || armed.swap(false, std::sync::atomic::Ordering::SeqCst))
+        .await
+        .unwrap();
+    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The batch fails to commit, yet the poll had its answer: pacing waits for no fsync.
+    assert_eq!(
+        store.pace_poll(&id.state(), NOW, 5000).await.unwrap(),
+        Pace::Allowed
+    );
+    // Lost with its batch: the cost is one early poll, allowed again.
+    let kept = store.get(&id.state()).await.unwrap().unwrap();
+    assert_eq!(kept.device.unwrap().next_poll_ms, None);
+    assert_eq!(
+        store.pace_poll(&id.state(), NOW + 1, 5000).await.unwrap(),
+        Pace::Allowed
+    );
+    assert!(matches!(
+        store.pace_poll(&id.state(), NOW + 2, 5000).await.unwrap(),
+        Pace::SlowDown { .. }
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

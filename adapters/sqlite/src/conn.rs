@@ -18,8 +18,11 @@ use tokio::sync::oneshot;
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 128;
-/// Read-only connections: reads run beside the writer and each other.
-const READERS: usize = 2;
+/// Read-only connections: reads run beside the writer and each other, one per core (the
+/// runtime's workers read inline), at least 2 and at most 8.
+fn readers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
+}
 /// Each reader's page cache, in KiB (SQLite's default is 2 MiB per connection).
 const READER_CACHE_KIB: i64 = 512;
 /// How long a statement waits for another process's lock before failing.
@@ -63,17 +66,19 @@ struct Readers {
 
 impl Readers {
     fn open(path: &Path) -> Result<Self, StoreError> {
-        let conns = (0..READERS)
+        let conns = (0..readers())
             .map(|_| {
                 let conn = Connection::open_with_flags(
                     path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )
                 .map_err(StoreError::unavailable)?;
-                conn.busy_timeout(BUSY_TIMEOUT)
+                // A read on the runtime never waits for a lock (see `Connections::read`).
+                conn.busy_timeout(std::time::Duration::ZERO)
                     .map_err(StoreError::unavailable)?;
                 conn.execute_batch(&format!("PRAGMA cache_size = -{READER_CACHE_KIB};"))
                     .map_err(StoreError::unavailable)?;
+                conn.set_prepared_statement_cache_capacity(crate::STATEMENT_CACHE);
                 Ok(Mutex::new(conn))
             })
             .collect::<Result<_, StoreError>>()?;
@@ -83,20 +88,39 @@ impl Readers {
         })
     }
 
-    /// A free reader, or (all busy) the next one in turn.
-    fn with<T>(&self, work: impl FnOnce(&Connection) -> T) -> T {
+    /// Runs `work` on a free reader, never waiting: `None` when every reader is in use.
+    fn try_now<T>(&self, work: impl FnOnce(&Connection) -> T) -> Option<T> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.conns.len();
-        for i in 0..n {
-            if let Ok(conn) = self.conns[(start + i) % n].try_lock() {
-                return work(&conn);
-            }
-        }
-        let conn = self.conns[start % n]
+        let conn = (0..n).find_map(|i| self.conns[(start + i) % n].try_lock().ok())?;
+        Some(work(&conn))
+    }
+
+    /// Runs `work` on the next reader in turn, waiting for it and for another process's lock
+    /// (up to the busy timeout): off the runtime only.
+    fn waiting<T>(&self, work: impl FnOnce(&Connection) -> T) -> T {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let conn = self.conns[start % self.conns.len()]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        work(&conn)
+        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        let answer = work(&conn);
+        let _ = conn.busy_timeout(std::time::Duration::ZERO);
+        answer
     }
+}
+
+/// Whether a read failed only because the file was locked (a retry that waits can succeed).
+fn is_busy(err: &StoreError) -> bool {
+    let StoreError::Unavailable(cause) = err else {
+        return false;
+    };
+    cause.downcast_ref::<rusqlite::Error>().is_some_and(|err| {
+        matches!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    })
 }
 
 /// One write, and where its answer goes.
@@ -137,6 +161,43 @@ where
     }
 }
 
+/// A write whose caller needs no durability: answered as soon as it ran, its effect committed
+/// with the rest of its batch (or lost with it).
+struct Early<F, T> {
+    work: F,
+    answer: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<F, T> Job for Early<F, T>
+where
+    F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send,
+    T: Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &mut Connection) -> Box<dyn Reply> {
+        let result = (self.work)(conn);
+        let failed = result.is_err();
+        let _ = self.answer.send(result);
+        Box::new(Answered { failed })
+    }
+
+    fn refuse(self: Box<Self>, why: &str) {
+        let _ = self.answer.send(Err(unavailable(why)));
+    }
+}
+
+/// An [`Early`] write's reply: already sent.
+struct Answered {
+    failed: bool,
+}
+
+impl Reply for Answered {
+    fn failed(&self) -> bool {
+        self.failed
+    }
+
+    fn send(self: Box<Self>, _committed: Result<(), &str>) {}
+}
+
 struct Held<T> {
     result: Result<T, StoreError>,
     answer: oneshot::Sender<Result<T, StoreError>>,
@@ -155,6 +216,11 @@ impl<T: Send> Reply for Held<T> {
         // A caller that gave up no longer listens; its write stands.
         let _ = self.answer.send(answer);
     }
+}
+
+/// Runs one of the writer's transaction statements, kept parsed.
+fn step(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// The writer thread's own state.
@@ -186,7 +252,7 @@ impl Writer {
             }
             return;
         }
-        if let Err(err) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(err) = step(&self.conn, "BEGIN IMMEDIATE") {
             let why = format!("the session store could not start a write: {err}");
             for job in batch {
                 job.refuse(&why);
@@ -196,20 +262,18 @@ impl Writer {
         let replies: Vec<Box<dyn Reply>> = batch
             .into_iter()
             .map(|job| {
-                let savepoint = self.conn.execute_batch("SAVEPOINT job");
+                let savepoint = step(&self.conn, "SAVEPOINT job");
                 let reply = job.run(&mut self.conn);
                 if savepoint.is_ok() {
-                    let end = if reply.failed() {
-                        "ROLLBACK TO job; RELEASE job"
-                    } else {
-                        "RELEASE job"
-                    };
-                    let _ = self.conn.execute_batch(end);
+                    if reply.failed() {
+                        let _ = step(&self.conn, "ROLLBACK TO job");
+                    }
+                    let _ = step(&self.conn, "RELEASE job");
                 }
                 reply
             })
             .collect();
-        match self.conn.execute_batch("COMMIT") {
+        match step(&self.conn, "COMMIT") {
             Ok(()) => replies.into_iter().for_each(|reply| reply.send(Ok(()))),
             Err(err) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
@@ -305,7 +369,25 @@ impl Connections {
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (answer, answered) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(Work { work, answer });
+        self.send(Box::new(Work { work, answer }), answered).await
+    }
+
+    /// Runs a write in the next batch and answers as soon as it ran, without waiting for the
+    /// commit: for writes whose loss in a crash costs nothing that matters (device-poll
+    /// pacing). Later writes see it; a batch that fails to commit loses it.
+    pub(crate) async fn write_early<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        self.send(Box::new(Early { work, answer }), answered).await
+    }
+
+    async fn send<T>(
+        &self,
+        job: Box<dyn Job>,
+        answered: oneshot::Receiver<Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         self.jobs
             .send(job)
             .map_err(|_| unavailable("the session store's writer stopped"))?;
@@ -314,10 +396,15 @@ impl Connections {
             .map_err(|_| unavailable("the session store's writer stopped"))?
     }
 
-    /// Runs a read on a reader connection, off the async runtime.
+    /// Runs a read on a reader connection. A read is a lookup by key in a file the OS has in
+    /// memory (microseconds), so it runs right here on the runtime, on a free reader and
+    /// without waiting for any lock; when every reader is in use, or the file is locked (another
+    /// process's exclusive lock, WAL recovery after a crash), it runs again off the runtime,
+    /// waiting up to the busy timeout. Handing every read to a blocking thread cost more than
+    /// the read (two thread wake-ups each).
     pub(crate) async fn read<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        work: impl Fn(&Connection) -> Result<T, StoreError> + Send + Sync + 'static,
     ) -> Result<T, StoreError> {
         let readers = Arc::clone(
             &self
@@ -326,7 +413,12 @@ impl Connections {
                 .read()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()),
         );
-        tokio::task::spawn_blocking(move || readers.with(work))
+        match readers.try_now(&work) {
+            Some(Err(err)) if is_busy(&err) => {}
+            Some(answer) => return answer,
+            None => {}
+        }
+        tokio::task::spawn_blocking(move || readers.waiting(work))
             .await
             .map_err(StoreError::unavailable)?
     }

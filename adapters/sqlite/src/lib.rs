@@ -10,12 +10,12 @@
 mod conn;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use conn::Connections;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension as _, Row, params};
+use rusqlite::{Connection, OptionalExtension as _, Params, Row, params};
 use shared::session::{Lease, Pace, Session, State, UserCodeRecord};
 use shared::store::{
     Claimed, CounterStore, SessionRecord, SessionStore, Store, StoreError, UserCodeStore,
@@ -76,6 +76,39 @@ const COLUMNS: &str = "state, status, seal_public_key, sealed_code, code_challen
                        created_at_ms, expires_at_ms, purge_at, lease_id, lease_until_ms, \
                        device_client_id, interval_ms, next_poll_ms";
 
+/// Runs one statement through the connection's statement cache (parsing a statement costs more
+/// than running it); answers the rows it changed.
+fn run(conn: &Connection, sql: &str, params: impl Params) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute(params))
+        .map_err(StoreError::unavailable)
+}
+
+/// Runs one cached statement that answers at most one row.
+fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    row: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.query_row(params, row).optional())
+        .map_err(StoreError::unavailable)
+}
+
+static SELECT_SESSION: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {COLUMNS} FROM sessions WHERE state = ?1"));
+static INSERT_SESSION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO sessions ({COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+         ON CONFLICT (state) DO NOTHING"
+    )
+});
+/// Statements kept parsed per connection (SQLite's and rusqlite's default is 16; the writer uses
+/// about 20).
+pub(crate) const STATEMENT_CACHE: usize = 32;
+
 /// The SQLite store; clones share one writer and one set of readers.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -129,6 +162,7 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(StoreError::unavailable)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(StoreError::unavailable)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // journal_mode answers with the mode it ended up in.
     let _mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
@@ -189,15 +223,9 @@ fn record_from_row(row: &Row<'_>) -> rusqlite::Result<SessionRecord> {
 }
 
 fn query_session(conn: &Connection, state: &str) -> Result<Option<Session>, StoreError> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM sessions WHERE state = ?1"),
-        [state],
-        record_from_row,
-    )
-    .optional()
-    .map_err(StoreError::unavailable)?
-    .map(Session::try_from)
-    .transpose()
+    one(conn, &SELECT_SESSION, [state], record_from_row)?
+        .map(Session::try_from)
+        .transpose()
 }
 
 /// Inserts a session, only if no session has its state. The first create of each second
@@ -210,39 +238,34 @@ fn insert_session(
 ) -> Result<(), StoreError> {
     let now_secs = s.created_at_ms.div_euclid(1000);
     if purged_at.swap(now_secs, std::sync::atomic::Ordering::Relaxed) != now_secs {
-        for table in ["sessions", "user_codes", "counters"] {
-            conn.execute(
-                &format!("DELETE FROM {table} WHERE purge_at <= ?1"),
-                [now_secs],
-            )
-            .map_err(StoreError::unavailable)?;
+        for purge in [
+            "DELETE FROM sessions WHERE purge_at <= ?1",
+            "DELETE FROM user_codes WHERE purge_at <= ?1",
+            "DELETE FROM counters WHERE purge_at <= ?1",
+        ] {
+            run(conn, purge, [now_secs])?;
         }
     }
-    let inserted = conn
-        .execute(
-            &format!(
-                "INSERT INTO sessions ({COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
-                 ON CONFLICT (state) DO NOTHING"
-            ),
-            params![
-                s.state,
-                s.status,
-                s.seal_public_key,
-                s.sealed_code,
-                s.code_challenge,
-                s.return_url,
-                s.created_at_ms,
-                s.expires_at_ms,
-                s.purge_at,
-                s.lease_id,
-                s.lease_until_ms,
-                s.device_client_id,
-                s.interval_ms,
-                s.next_poll_ms,
-            ],
-        )
-        .map_err(StoreError::unavailable)?;
+    let inserted = run(
+        conn,
+        &INSERT_SESSION,
+        params![
+            s.state,
+            s.status,
+            s.seal_public_key,
+            s.sealed_code,
+            s.code_challenge,
+            s.return_url,
+            s.created_at_ms,
+            s.expires_at_ms,
+            s.purge_at,
+            s.lease_id,
+            s.lease_until_ms,
+            s.device_client_id,
+            s.interval_ms,
+            s.next_poll_ms,
+        ],
+    )?;
     if inserted == 1 {
         Ok(())
     } else {
@@ -257,22 +280,21 @@ fn insert_user_code(
     record: &UserCodeRecord,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
-    let changed = conn
-        .execute(
-            "INSERT INTO user_codes (key, state, expires_at_ms, purge_at) \
+    let changed = run(
+        conn,
+        "INSERT INTO user_codes (key, state, expires_at_ms, purge_at) \
              VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (key) DO UPDATE SET state = excluded.state, \
                expires_at_ms = excluded.expires_at_ms, purge_at = excluded.purge_at \
              WHERE user_codes.expires_at_ms <= ?5",
-            params![
-                record.key,
-                record.state.as_text(),
-                record.expires_at_ms,
-                record.purge_at,
-                now_ms
-            ],
-        )
-        .map_err(StoreError::unavailable)?;
+        params![
+            record.key,
+            record.state.as_text(),
+            record.expires_at_ms,
+            record.purge_at,
+            now_ms
+        ],
+    )?;
     Ok(changed == 1)
 }
 
@@ -305,13 +327,12 @@ impl SessionStore for SqliteStore {
         let (state, sealed_code) = (state.as_text(), sealed_code.to_vec());
         self.conns
             .write(move |conn| {
-                let changed = conn
-                    .execute(
-                        "UPDATE sessions SET status = 'authorized', sealed_code = ?2 \
+                let changed = run(
+                    conn,
+                    "UPDATE sessions SET status = 'authorized', sealed_code = ?2 \
                      WHERE state = ?1 AND status = 'pending' AND expires_at_ms > ?3",
-                        params![state, sealed_code, now_ms],
-                    )
-                    .map_err(StoreError::unavailable)?;
+                    params![state, sealed_code, now_ms],
+                )?;
                 Ok(changed == 1)
             })
             .await
@@ -321,13 +342,12 @@ impl SessionStore for SqliteStore {
         let state = state.as_text();
         self.conns
             .write(move |conn| {
-                let changed = conn
-                    .execute(
-                        "UPDATE sessions SET status = 'denied' \
+                let changed = run(
+                    conn,
+                    "UPDATE sessions SET status = 'denied' \
                      WHERE state = ?1 AND status = 'pending' AND expires_at_ms > ?2",
-                        params![state, now_ms],
-                    )
-                    .map_err(StoreError::unavailable)?;
+                    params![state, now_ms],
+                )?;
                 Ok(changed == 1)
             })
             .await
@@ -342,14 +362,13 @@ impl SessionStore for SqliteStore {
         let (state, lease) = (state.as_text(), lease.clone());
         self.conns
             .write(move |conn| {
-                let changed = conn
-                    .execute(
-                        "UPDATE sessions SET lease_id = ?2, lease_until_ms = ?3 \
+                let changed = run(
+                    conn,
+                    "UPDATE sessions SET lease_id = ?2, lease_until_ms = ?3 \
                      WHERE state = ?1 AND status = 'authorized' AND expires_at_ms > ?4 \
                        AND (lease_until_ms IS NULL OR lease_until_ms <= ?4)",
-                        params![state, lease.id, lease.until_ms, now_ms],
-                    )
-                    .map_err(StoreError::unavailable)?;
+                    params![state, lease.id, lease.until_ms, now_ms],
+                )?;
                 if changed == 0 {
                     return Ok(None);
                 }
@@ -365,13 +384,12 @@ impl SessionStore for SqliteStore {
         let (state, lease_id) = (state.as_text(), lease_id.to_owned());
         self.conns
             .write(move |conn| {
-                let changed = conn
-                    .execute(
-                        "UPDATE sessions SET lease_id = NULL, lease_until_ms = NULL \
+                let changed = run(
+                    conn,
+                    "UPDATE sessions SET lease_id = NULL, lease_until_ms = NULL \
                      WHERE state = ?1 AND lease_id = ?2",
-                        params![state, lease_id],
-                    )
-                    .map_err(StoreError::unavailable)?;
+                    params![state, lease_id],
+                )?;
                 Ok(changed == 1)
             })
             .await
@@ -381,12 +399,11 @@ impl SessionStore for SqliteStore {
         let (state, lease_id) = (state.as_text(), lease_id.to_owned());
         self.conns
             .write(move |conn| {
-                let changed = conn
-                    .execute(
-                        "DELETE FROM sessions WHERE state = ?1 AND lease_id = ?2",
-                        params![state, lease_id],
-                    )
-                    .map_err(StoreError::unavailable)?;
+                let changed = run(
+                    conn,
+                    "DELETE FROM sessions WHERE state = ?1 AND lease_id = ?2",
+                    params![state, lease_id],
+                )?;
                 Ok(changed == 1)
             })
             .await
@@ -399,31 +416,29 @@ impl SessionStore for SqliteStore {
         step_ms: i64,
     ) -> Result<Pace, StoreError> {
         let state = state.as_text();
+        // Answered once it ran, committed with its batch: no poll waits for an fsync.
         self.conns
-            .write(move |conn| {
-                let allowed = conn
-                    .execute(
-                        "UPDATE sessions SET next_poll_ms = ?2 + interval_ms \
+            .write_early(move |conn| {
+                let allowed = run(
+                    conn,
+                    "UPDATE sessions SET next_poll_ms = ?2 + interval_ms \
                      WHERE state = ?1 AND interval_ms IS NOT NULL \
                        AND (next_poll_ms IS NULL OR next_poll_ms <= ?2)",
-                        params![state, now_ms],
-                    )
-                    .map_err(StoreError::unavailable)?;
+                    params![state, now_ms],
+                )?;
                 if allowed == 1 {
                     return Ok(Pace::Allowed);
                 }
                 // Too soon (or no such device session): grow the interval and start it anew. The
                 // right-hand sides read the row as it was before this update.
-                let interval_ms: Option<i64> = conn
-                    .query_row(
-                        "UPDATE sessions SET interval_ms = interval_ms + ?3, \
+                let interval_ms: Option<i64> = one(
+                    conn,
+                    "UPDATE sessions SET interval_ms = interval_ms + ?3, \
                        next_poll_ms = ?2 + interval_ms + ?3 \
                      WHERE state = ?1 AND interval_ms IS NOT NULL RETURNING interval_ms",
-                        params![state, now_ms, step_ms],
-                        |row| row.get(0),
-                    )
-                    .optional()
-                    .map_err(StoreError::unavailable)?;
+                    params![state, now_ms, step_ms],
+                    |row| row.get(0),
+                )?;
                 Ok(match interval_ms {
                     Some(interval_ms) => Pace::SlowDown { interval_ms },
                     None => Pace::NotFound,
@@ -461,8 +476,7 @@ impl UserCodeStore for SqliteStore {
                     return Ok(true);
                 }
                 // The code is taken: neither is kept (this runs inside the write's savepoint).
-                conn.execute("DELETE FROM sessions WHERE state = ?1", [&s.state])
-                    .map_err(StoreError::unavailable)?;
+                run(conn, "DELETE FROM sessions WHERE state = ?1", [&s.state])?;
                 Ok(false)
             })
             .await
@@ -472,19 +486,17 @@ impl UserCodeStore for SqliteStore {
         let key = key.to_owned();
         self.conns
             .read(move |conn| {
-                let row = conn
-                    .query_row(
-                        "SELECT state, expires_at_ms, purge_at FROM user_codes WHERE key = ?1",
-                        [&key],
-                        |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?)),
-                    )
-                    .optional()
-                    .map_err(StoreError::unavailable)?;
+                let row = one(
+                    conn,
+                    "SELECT state, expires_at_ms, purge_at FROM user_codes WHERE key = ?1",
+                    [&key],
+                    |row| Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?)),
+                )?;
                 row.map(|(state, expires_at_ms, purge_at)| {
                     Ok(UserCodeRecord {
                         state: State::parse(&state)
                             .ok_or_else(|| StoreError::Corrupt("user_codes.state".into()))?,
-                        key,
+                        key: key.clone(),
                         expires_at_ms,
                         purge_at,
                     })
@@ -501,12 +513,12 @@ impl CounterStore for SqliteStore {
         let key = key.to_owned();
         self.conns
             .read(move |conn| {
-                let count: Option<i64> = conn
-                    .query_row("SELECT count FROM counters WHERE key = ?1", [&key], |row| {
-                        row.get(0)
-                    })
-                    .optional()
-                    .map_err(StoreError::unavailable)?;
+                let count: Option<i64> = one(
+                    conn,
+                    "SELECT count FROM counters WHERE key = ?1",
+                    [&key],
+                    |row| row.get(0),
+                )?;
                 Ok(count.unwrap_or(0).max(0) as u64)
             })
             .await
@@ -516,16 +528,16 @@ impl CounterStore for SqliteStore {
         let key = key.to_owned();
         self.conns
             .write(move |conn| {
-                let count: i64 = conn
-                    .query_row(
-                        "INSERT INTO counters (key, count, purge_at) VALUES (?1, 1, ?2) \
+                let count: i64 = one(
+                    conn,
+                    "INSERT INTO counters (key, count, purge_at) VALUES (?1, 1, ?2) \
                      ON CONFLICT (key) DO UPDATE SET count = count + 1, \
                        purge_at = max(purge_at, excluded.purge_at) \
                      RETURNING count",
-                        params![key, purge_at],
-                        |row| row.get(0),
-                    )
-                    .map_err(StoreError::unavailable)?;
+                    params![key, purge_at],
+                    |row| row.get(0),
+                )?
+                .ok_or_else(|| StoreError::Corrupt("the counter upsert answered no row".into()))?;
                 Ok(count.max(0) as u64)
             })
             .await
@@ -535,11 +547,11 @@ impl CounterStore for SqliteStore {
         let key = key.to_owned();
         self.conns
             .write(move |conn| {
-                conn.execute(
+                run(
+                    conn,
                     "UPDATE counters SET count = count - 1 WHERE key = ?1 AND count > 0",
                     [&key],
-                )
-                .map_err(StoreError::unavailable)?;
+                )?;
                 Ok(())
             })
             .await

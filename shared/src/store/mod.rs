@@ -131,6 +131,9 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Paces a device session's polls, atomically: the first poll, or one at least the session's
     /// interval after the previous, is [`Pace::Allowed`] and starts a new interval; an earlier
     /// one grows the interval by `step_ms` for good, starts it anew, and is [`Pace::SlowDown`].
+    /// It needs no durability (a pacing write lost in a crash allows one early poll): a store
+    /// may answer before it is durable, and [`SessionStore::get`] may show it only once a later
+    /// write has committed; `pace_poll` itself always sees every earlier pacing.
     async fn pace_poll(&self, state: &State, now_ms: i64, step_ms: i64)
     -> Result<Pace, StoreError>;
 }
