@@ -10,6 +10,7 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
+pub use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use url::Url;
 
 use crate::config::{Config, ConfigError, LambdaFunction, SecretSetting, StoreSpec};
@@ -337,10 +338,11 @@ impl LogSettings {
 }
 
 /// Where the logs go, set up once at start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Logs {
-    /// The local server: stderr, filtered by `RUST_LOG` (INFO by default), colours on a terminal.
-    Local,
+    /// The local server: lines for stderr through `writer` (the server hands them to a thread
+    /// of their own, see its `main`), filtered by `RUST_LOG` (INFO by default), colours when
+    /// stderr is a terminal.
+    Local(BoxMakeWriter),
     /// A Lambda function, for CloudWatch: JSON lines when Lambda's log format is JSON (Lambda
     /// then filters by their `level`), else plain text without colours or timestamps
     /// (CloudWatch adds its own); the level as [`LogSettings`] reads it.
@@ -350,11 +352,11 @@ pub enum Logs {
 /// Sets up logging for the whole process.
 pub fn init_logging(logs: Logs) {
     match logs {
-        Logs::Local => tracing_subscriber::fmt()
+        Logs::Local(writer) => tracing_subscriber::fmt()
             .with_env_filter(
                 EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
             )
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init(),
         Logs::Lambda => {
