@@ -27,11 +27,6 @@ struct Args {
     demo: bool,
 }
 
-// Many small allocations per request on every worker: glibc's malloc took about a sixth of the
-// server's CPU under load (`make bench`), mimalloc a fraction of that.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The OAuth client the demo registers with its stand-in.
 const DEMO_CLIENT_ID: &str = "oauth2client_demo";
 
