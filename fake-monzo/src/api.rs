@@ -180,10 +180,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 fn authenticate(monzo: &FakeMonzo, headers: &HeaderMap) -> Result<AccessInfo, ApiError> {
     let token = bearer(headers).ok_or_else(ApiError::bad_access_token)?;
-    monzo
-        .lock()
-        .access(token)
-        .ok_or_else(ApiError::bad_access_token)
+    let state = monzo.lock();
+    state.access(token).ok_or_else(|| state.refusal(token))
 }
 
 /// `GET /ping/whoami`
@@ -201,7 +199,11 @@ async fn whoami(State(monzo): State<FakeMonzo>, headers: HeaderMap) -> Result<Re
 /// `POST /oauth2/logout`
 async fn logout(State(monzo): State<FakeMonzo>, headers: HeaderMap) -> Result<Response, ApiError> {
     let token = bearer(&headers).ok_or_else(ApiError::bad_access_token)?;
-    monzo.lock().logout(token)?;
+    let mut state = monzo.lock();
+    if let Some(status) = state.pending_logout_failures.pop_front() {
+        return Err(ApiError::injected(status));
+    }
+    state.logout(token)?;
     Ok(Json(json!({})).into_response())
 }
 

@@ -114,6 +114,15 @@ impl ApiError {
         )
     }
 
+    /// Monzo keeps one live login per user and client: a newer login evicts the older token.
+    pub(crate) fn evicted_access_token() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized.bad_access_token.evicted",
+            "Access token has been evicted by a newer login",
+        )
+    }
+
     pub(crate) fn insufficient_permissions() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

@@ -209,6 +209,15 @@ impl FakeMonzo {
         Self::new(config).spawn(auth_listener, api_listener).await
     }
 
+    /// Makes the next `count` calls of `POST /oauth2/logout` answer `status` (400..=599) and
+    /// log nothing out.
+    pub fn fail_next_logout(&self, count: u32, status: u16) {
+        let mut state = self.lock();
+        state
+            .pending_logout_failures
+            .extend(std::iter::repeat_n(status, count as usize));
+    }
+
     /// Makes the next `count` calls of `POST /oauth2/token` fail this way
     /// (queued after any failures already pending).
     pub fn fail_next(&self, count: u32, failure: Failure) {

@@ -22,7 +22,12 @@ pub(crate) struct State {
     access_tokens: HashMap<String, AccessToken>,
     /// Refresh token -> the grant it currently belongs to.
     refresh_tokens: HashMap<String, GrantId>,
+    /// Access tokens a newer login of the same user and client replaced, until they would have
+    /// expired: Monzo tells those apart (`unauthorized.bad_access_token.evicted`).
+    evicted: HashMap<String, Instant>,
     pub(crate) pending_failures: VecDeque<Failure>,
+    /// Statuses the next `POST /oauth2/logout` calls answer instead of logging out.
+    pub(crate) pending_logout_failures: VecDeque<u16>,
     pub(crate) stats: Stats,
 }
 
@@ -87,7 +92,9 @@ impl State {
             next_grant: 1,
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
+            evicted: HashMap::new(),
             pending_failures: VecDeque::new(),
+            pending_logout_failures: VecDeque::new(),
             stats: Stats::default(),
         };
         for client in config.clients {
@@ -217,6 +224,15 @@ impl State {
         })
     }
 
+    /// Why an access token that is not live is refused: evicted by a newer login, or simply
+    /// unknown, expired or revoked.
+    pub(crate) fn refusal(&self, token: &str) -> ApiError {
+        match self.evicted.get(token) {
+            Some(until) if Instant::now() < *until => ApiError::evicted_access_token(),
+            _ => ApiError::bad_access_token(),
+        }
+    }
+
     /// `POST /oauth2/logout`. Monzo documents that a logged-out session can no
     /// longer be refreshed either, so the whole grant goes.
     pub(crate) fn logout(&mut self, token: &str) -> Result<(), ApiError> {
@@ -258,12 +274,24 @@ impl State {
         }
     }
 
-    /// A fresh login: replaces whatever the user had with this client.
+    /// A fresh login: replaces whatever the user had with this client (its live access
+    /// tokens are evicted).
     fn start_grant(
         &mut self,
         client: &ClientRegistration,
         user_id: &str,
     ) -> (GrantId, TokenResponse) {
+        let now = Instant::now();
+        let replaced: Vec<(String, Instant)> = self
+            .grants
+            .values()
+            .filter(|grant| grant.client_id == client.client_id && grant.user_id == user_id)
+            .filter_map(|grant| {
+                let access = self.access_tokens.get(&grant.access_token)?;
+                (now < access.expires_at).then(|| (grant.access_token.clone(), access.expires_at))
+            })
+            .collect();
+        self.evicted.extend(replaced);
         self.revoke_grants_of(&client.client_id, user_id, None);
         let id = self.next_grant;
         self.next_grant += 1;
@@ -345,6 +373,7 @@ impl State {
     /// for as long as the tokens from it could be live, so that a late replay
     /// still revokes them. Keeps demo mode's memory bounded.
     fn prune(&mut self, now: Instant) {
+        self.evicted.retain(|_, until| now < *until);
         let keep_redeemed_for = self.access_token_ttl;
         self.codes.retain(|_, code| match code.redeemed {
             None => now < code.expires_at,

@@ -566,10 +566,13 @@ async fn one_live_token_per_user_and_client() {
     };
     let second = fake.tokens().await;
 
-    assert_eq!(
-        fake.whoami_status(str_field(&first, "access_token")).await,
-        StatusCode::UNAUTHORIZED
-    );
+    // Monzo tells a token a newer login replaced apart from a bad one.
+    assert_monzo_error(
+        fake.whoami(str_field(&first, "access_token")).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized.bad_access_token.evicted",
+    )
+    .await;
     assert_eq!(
         fake.refresh(str_field(&first, "refresh_token"))
             .await
@@ -601,6 +604,22 @@ async fn whoami_reports_the_token_owner_and_refuses_bad_tokens() {
         "unauthorized.bad_access_token",
     )
     .await;
+    // A logged-out token is not evicted, just bad.
+    let logged_out = fake.tokens().await;
+    let logout = fake
+        .http
+        .post(fake.api("oauth2/logout"))
+        .bearer_auth(str_field(&logged_out, "access_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::OK);
+    assert_monzo_error(
+        fake.whoami(str_field(&logged_out, "access_token")).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized.bad_access_token",
+    )
+    .await;
     let no_header = fake.http.get(fake.api("ping/whoami")).send().await.unwrap();
     assert_monzo_error(
         no_header,
@@ -614,7 +633,7 @@ async fn whoami_reports_the_token_owner_and_refuses_bad_tokens() {
             .await,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(fake.monzo().stats().whoami_calls, 4);
+    assert_eq!(fake.monzo().stats().whoami_calls, 5);
 }
 
 #[tokio::test]

@@ -224,6 +224,13 @@ secret_input!(
 );
 
 secret_input!(
+    /// An access token a client asks the service to revoke at Monzo (RFC 7009): bounded
+    /// before it is forwarded.
+    AccessToken,
+    is_forwardable
+);
+
+secret_input!(
     /// An RFC 7636 code verifier as sent; [`CodeChallenge::is_met_by`] judges it (a malformed
     /// one simply does not match).
     CodeVerifier,

@@ -14,7 +14,7 @@ use oauth2::{
     AuthType, ClientId, DeviceAuthorizationUrl, EndpointNotSet, EndpointSet, RefreshToken,
     RequestTokenError, StandardDeviceAuthorizationResponse, TokenResponse as _, TokenUrl,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use url::Url;
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -822,6 +822,19 @@ async fn the_metadata_has_what_rfc_8414_requires() {
         metadata["device_authorization_endpoint"],
         app.base.join("device/code").unwrap().as_str()
     );
+    assert_eq!(
+        metadata["revocation_endpoint"],
+        app.base.join("oauth/revoke").unwrap().as_str()
+    );
+    assert_eq!(
+        metadata["revocation_endpoint_auth_methods_supported"],
+        json!(["none"])
+    );
+    // Where the tokens are for: the stand-in's API here (Monzo's in service).
+    assert_eq!(
+        metadata["monzo_api_url"],
+        app.monzo.api_url.as_str().trim_end_matches('/')
+    );
     let grants: Vec<&str> = metadata["grant_types_supported"]
         .as_array()
         .unwrap()
@@ -882,4 +895,101 @@ async fn python_requests_oauth2client_logs_in_with_its_own_polling_job() {
             .is_access_token_live(token["refreshed_access_token"].as_str().unwrap())
     );
     assert_ne!(token["refresh_token"], token["refreshed_refresh_token"]);
+}
+
+// ---- RFC 7009 revocation.
+
+async fn revoke(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
+    app.http
+        .post(app.base.join("oauth/revoke").unwrap())
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn revoking_an_access_token_logs_it_out_at_monzo_and_ends_its_refresh_token() {
+    let app = spawn_app().await;
+    let token = poll_device(&app, &approved_device_code(&app).await).await;
+    assert_eq!(token.status, 200, "{}", token.body);
+    let access = token.body["access_token"].as_str().unwrap();
+    let refresh = token.body["refresh_token"].as_str().unwrap();
+    assert!(app.fake().is_access_token_live(access));
+
+    let answer = revoke(
+        &app,
+        &[("token", access), ("token_type_hint", "access_token")],
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+    assert_eq!(answer.text().await.unwrap(), "");
+    assert!(!app.fake().is_access_token_live(access));
+    assert_eq!(app.fake().stats().logouts, [DEMO_USER]);
+    // Monzo ends the whole login: the refresh token issued with it is gone too.
+    let refreshed = post_form(
+        &app,
+        "oauth/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_oauth_error(&refreshed, "invalid_grant");
+    // A token Monzo does not know (again, or never) is as revoked as it gets: 200 (2.2).
+    assert_eq!(revoke(&app, &[("token", access)]).await.status(), 200);
+    assert_eq!(
+        revoke(
+            &app,
+            &[("token", "not-a-token"), ("token_type_hint", "other")]
+        )
+        .await
+        .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn revocation_errors_are_rfc_7009s_and_a_monzo_outage_is_503() {
+    let app = spawn_app().await;
+    let read = |response: reqwest::Response| JsonAnswer::read(response);
+    let missing = read(revoke(&app, &[("token_type_hint", "access_token")]).await).await;
+    assert_oauth_error(&missing, "invalid_request");
+    let refresh = read(
+        revoke(
+            &app,
+            &[("token", "x"), ("token_type_hint", "refresh_token")],
+        )
+        .await,
+    )
+    .await;
+    assert_oauth_error(&refresh, "unsupported_token_type");
+    let huge = "a".repeat(shared::session::MAX_FORWARDED_TOKEN + 1);
+    let oversized = read(revoke(&app, &[("token", &huge)]).await).await;
+    assert_oauth_error(&oversized, "invalid_request");
+    let spaced = read(revoke(&app, &[("token", "a b")]).await).await;
+    assert_oauth_error(&spaced, "invalid_request");
+    let json = read(
+        app.http
+            .post(app.base.join("oauth/revoke").unwrap())
+            .json(&serde_json::json!({"token": "x"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_oauth_error(&json, "invalid_request");
+    assert!(
+        app.fake().stats().logouts.is_empty(),
+        "nothing reached Monzo"
+    );
+
+    let token = poll_device(&app, &approved_device_code(&app).await).await;
+    let access = token.body["access_token"].as_str().unwrap();
+    app.fake().fail_next_logout(1, 503);
+    let outage = read(revoke(&app, &[("token", access)]).await).await;
+    outage.assert_error(503, "temporarily_unavailable");
+    assert!(outage.headers.contains_key("retry-after"));
+    assert!(app.fake().is_access_token_live(access), "not revoked yet");
+    assert_eq!(revoke(&app, &[("token", access)]).await.status(), 200);
+    assert!(!app.fake().is_access_token_live(access));
 }

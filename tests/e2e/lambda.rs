@@ -672,6 +672,22 @@ async fn the_device_flow_and_refresh_run_on_the_functions() {
         metadata.body["device_authorization_endpoint"],
         callback.url().join("device/code").unwrap().as_str()
     );
+    assert_eq!(
+        metadata.body["revocation_endpoint"],
+        callback.url().join("oauth/revoke").unwrap().as_str()
+    );
+
+    // RFC 7009 on the token function: the refreshed token is logged out at Monzo.
+    let refreshed_access = refreshed.body["access_token"].as_str().unwrap();
+    let revoked = driver
+        .http
+        .post(token.url().join("oauth/revoke").unwrap())
+        .form(&[("token", refreshed_access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert!(!world.fake.monzo.is_access_token_live(refreshed_access));
 
     world.assert_least_privilege(&[&new, &callback, &token]);
     world

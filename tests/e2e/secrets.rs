@@ -157,6 +157,23 @@ async fn logs_and_the_sqlite_file_hold_no_secret() {
         .status,
         400
     );
+    // RFC 7009: the refreshed token is logged out, then an unknown one.
+    let revoke = |token: String| {
+        let (http, url) = (driver.http.clone(), driver.url("oauth/revoke"));
+        async move {
+            http.post(url)
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let refreshed_access = refreshed.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(revoke(refreshed_access).await, 200);
+    let unknown_token = shared::session::random_token::<32>();
+    assert_eq!(revoke(unknown_token.clone()).await, 200);
+    secrets.push(("revoked unknown token", unknown_token));
     secrets.extend(device_secrets);
     secrets.extend([
         ("device login's state", redirect.state.unwrap()),

@@ -137,6 +137,14 @@ pub enum RefreshError {
     Internal(#[from] Internal),
 }
 
+/// Why a revocation did not go through. A token Monzo does not know is no failure (RFC 7009
+/// 2.2): it is as revoked as it will ever be.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("Monzo is unavailable")]
+    Upstream(#[source] MonzoError),
+}
+
 /// Why Monzo's redirect was refused (the browser gets a page).
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackError {

@@ -15,8 +15,8 @@ use url::Url;
 use crate::monzo::{MonzoClient, MonzoError, MonzoToken};
 use crate::secret::ClientSecretSource;
 use crate::session::{
-    AuthCode, CodeChallenge, CodeVerifier, Lease, PollId, RefreshToken, Session, State, Status,
-    random_token,
+    AccessToken, AuthCode, CodeChallenge, CodeVerifier, Lease, PollId, RefreshToken, Session,
+    State, Status, random_token,
 };
 use crate::store::{Claimed, Store};
 use crate::urls::{PublicUrls, UrlResolver};
@@ -29,7 +29,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use device::{ClientAddr, DeviceStarted};
 pub use error::{
     CallbackError, DeviceError, DevicePollError, Internal, NoPublicUrl, PollError, RefreshError,
-    TokenError,
+    RevokeError, TokenError,
 };
 
 #[derive(Debug, Clone)]
@@ -384,6 +384,23 @@ impl Flow {
             Err(MonzoError::Rejected { .. }) => Err(RefreshError::Rejected),
             Err(err @ MonzoError::Unavailable(_)) => Err(RefreshError::Upstream(err)),
         }
+    }
+}
+
+impl Flow {
+    /// Logs an access token out at Monzo (`POST /oauth2/logout`), which ends its whole login:
+    /// the refresh token issued with it stops working too. Needs no client secret.
+    pub async fn revoke(&self, token: &AccessToken) -> Result<(), RevokeError> {
+        let token = SecretString::from(token.expose().to_owned());
+        match self.monzo.logout(&token).await {
+            Ok(()) | Err(MonzoError::Rejected { .. }) => Ok(()),
+            Err(err @ MonzoError::Unavailable(_)) => Err(RevokeError::Upstream(err)),
+        }
+    }
+
+    /// Monzo's API as this service uses it (advertised so clients can call it with the token).
+    pub fn monzo_api_url(&self) -> &Url {
+        &self.monzo.settings().api_url
     }
 }
 

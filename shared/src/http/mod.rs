@@ -98,9 +98,12 @@ pub fn device_page_routes() -> Router<AppState> {
         .layer(catch_panic(page_panic))
 }
 
-/// `POST /oauth/token` (device code and refresh token grants): the `token` function.
+/// `POST /oauth/token` (device code and refresh token grants) and `POST /oauth/revoke`
+/// (RFC 7009): the `token` function.
 pub fn oauth_token_routes() -> Router<AppState> {
-    Router::new().route("/oauth/token", axum::routing::post(oauth::token))
+    Router::new()
+        .route("/oauth/token", axum::routing::post(oauth::token))
+        .route("/oauth/revoke", axum::routing::post(oauth::revoke))
 }
 
 /// Routes only the local server has: a health check and a landing page.

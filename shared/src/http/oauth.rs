@@ -1,5 +1,6 @@
 //! The standard OAuth face: RFC 8628's device authorization endpoint, RFC 6749's token
-//! endpoint (device code and refresh token grants) and RFC 8414 metadata.
+//! endpoint (device code and refresh token grants), RFC 7009's revocation endpoint and RFC 8414
+//! metadata.
 //!
 //! Errors here follow RFC 6749 5.2 (HTTP 400, `{"error", "error_description"}`): [`OAuthError`]
 //! holds what these endpoints can answer, mapped to a response in one place.
@@ -18,10 +19,11 @@ use super::error::{internal_error, json_error, unavailable};
 use super::limit::RefreshLimit;
 use super::params::{FormParams, Params, ParamsError};
 use crate::flow::{
-    ClientAddr, DevicePollError, Internal, IssuedToken, NoPublicUrl, Poll, RefreshError, TokenError,
+    ClientAddr, DevicePollError, Internal, IssuedToken, NoPublicUrl, Poll, RefreshError,
+    RevokeError, TokenError,
 };
 use crate::monzo::MonzoError;
-use crate::session::{ClientId, PollId, RefreshToken};
+use crate::session::{AccessToken, ClientId, PollId, RefreshToken};
 use crate::urls::PublicUrls;
 
 /// RFC 8628 3.4.
@@ -58,14 +60,18 @@ pub enum OAuthError {
     RefreshRejected,
     #[error("too many refreshes from this address")]
     RefreshLimited { retry_after: u64 },
+    /// RFC 7009 2.2.1: Monzo logs out access tokens only; a refresh token goes with its login.
+    #[error("unsupported token type")]
+    UnsupportedTokenType,
     /// Monzo failed during a device poll: nothing is lost (the claim was released, or is kept
     /// until its lease lapses when Monzo may have acted; polls meanwhile are
     /// authorization_pending), so `slow_down` makes standard clients wait longer and retry.
     #[error("Monzo is unavailable")]
     UpstreamDuringPoll(#[source] MonzoError),
-    /// Monzo failed during a refresh: the client retries the same refresh token later.
+    /// Monzo failed during a refresh or a revocation: the client retries the same call later
+    /// (RFC 7009 2.2.1: 503).
     #[error("Monzo is unavailable")]
-    UpstreamDuringRefresh(#[source] MonzoError),
+    Upstream(#[source] MonzoError),
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -99,8 +105,16 @@ impl From<RefreshError> for OAuthError {
         match err {
             RefreshError::Rejected => OAuthError::RefreshRejected,
             RefreshError::UserNotAllowed => OAuthError::UserNotAllowed,
-            RefreshError::Upstream(cause) => OAuthError::UpstreamDuringRefresh(cause),
+            RefreshError::Upstream(cause) => OAuthError::Upstream(cause),
             RefreshError::Internal(cause) => OAuthError::Internal(cause),
+        }
+    }
+}
+
+impl From<RevokeError> for OAuthError {
+    fn from(err: RevokeError) -> Self {
+        match err {
+            RevokeError::Upstream(cause) => OAuthError::Upstream(cause),
         }
     }
 }
@@ -161,6 +175,10 @@ impl IntoResponse for OAuthError {
                     Some(*retry_after),
                 );
             }
+            OAuthError::UnsupportedTokenType => (
+                "unsupported_token_type",
+                "Monzo revokes access tokens only; revoking one ends its refresh token too.",
+            ),
             OAuthError::UpstreamDuringPoll(cause) => {
                 tracing::warn!(error = %cause, "Monzo call failed");
                 (
@@ -168,7 +186,7 @@ impl IntoResponse for OAuthError {
                     "Monzo is unavailable for a moment; keep polling, more slowly.",
                 )
             }
-            OAuthError::UpstreamDuringRefresh(cause) => {
+            OAuthError::Upstream(cause) => {
                 tracing::warn!(error = %cause, "Monzo call failed");
                 return unavailable();
             }
@@ -284,13 +302,47 @@ pub(super) async fn token(
     }
 }
 
+/// `POST /oauth/revoke` (RFC 7009): logs the access token out at Monzo, which ends its login
+/// (the refresh token issued with it too). 200 with an empty body, also for a token Monzo does
+/// not know (2.2); 503 while Monzo cannot be reached (2.2.1). Limited per address like a
+/// refresh: both spend the operator's standing with Monzo.
+pub(super) async fn revoke(
+    State(flow): State<AppState>,
+    refresh_limit: Option<Extension<Arc<RefreshLimit>>>,
+    addr: Option<Extension<ClientAddr>>,
+    params: Result<FormParams, ParamsError>,
+) -> Result<StatusCode, OAuthError> {
+    let params = form(params)?;
+    let token = params
+        .non_empty("token")
+        .ok_or(OAuthError::InvalidRequest("token is required"))?;
+    // An unknown hint is ignored (2.1); a refresh token alone cannot be revoked at Monzo.
+    if params.get("token_type_hint") == Some("refresh_token") {
+        return Err(OAuthError::UnsupportedTokenType);
+    }
+    let token = AccessToken::parse(token)
+        .ok_or(OAuthError::InvalidRequest("token is missing or malformed"))?;
+    if let (Some(Extension(limit)), Some(Extension(addr))) = (refresh_limit, addr)
+        && let Err(wait) = limit.check(&addr)
+    {
+        return Err(OAuthError::RefreshLimited { retry_after: wait });
+    }
+    flow.revoke(&token).await?;
+    Ok(StatusCode::OK)
+}
+
 #[derive(Serialize)]
 pub(super) struct Metadata {
     issuer: String,
     device_authorization_endpoint: String,
     token_endpoint: String,
+    revocation_endpoint: String,
     grant_types_supported: [&'static str; 2],
     token_endpoint_auth_methods_supported: [&'static str; 1],
+    revocation_endpoint_auth_methods_supported: [&'static str; 1],
+    /// Where to use the tokens: Monzo's API (not an RFC 8414 member; clients such as
+    /// `monzo-auth status` read it).
+    monzo_api_url: String,
     /// RFC 8414 requires the member; there is no authorization endpoint here (the login
     /// happens at Monzo), so it supports no response type.
     response_types_supported: [&'static str; 0],
@@ -298,6 +350,7 @@ pub(super) struct Metadata {
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414 2, 3).
 pub(super) async fn metadata(
+    State(flow): State<AppState>,
     urls: Result<PublicUrls, NoPublicUrl>,
 ) -> Result<Json<Metadata>, OAuthError> {
     let urls = urls?;
@@ -305,8 +358,15 @@ pub(super) async fn metadata(
         issuer: urls.base().as_str().trim_end_matches('/').to_owned(),
         device_authorization_endpoint: urls.at("device/code").into(),
         token_endpoint: urls.at("oauth/token").into(),
+        revocation_endpoint: urls.at("oauth/revoke").into(),
         grant_types_supported: [DEVICE_CODE_GRANT, "refresh_token"],
         token_endpoint_auth_methods_supported: ["none"],
+        revocation_endpoint_auth_methods_supported: ["none"],
+        monzo_api_url: flow
+            .monzo_api_url()
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned(),
         response_types_supported: [],
     }))
 }
