@@ -21,7 +21,7 @@ export SAM_CLI_TELEMETRY := 0
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build-all browser build bench deploy set-secret destroy fmt lint clean \
+.PHONY: run test build-all browser keyring build bench deploy set-secret destroy fmt lint clean \
 	build-NewFunction build-CallbackFunction build-TokenFunction
 
 ## run: the service on 127.0.0.1:3000; demo mode (a built-in stand-in for Monzo) unless
@@ -35,7 +35,7 @@ endif
 
 ## test: the tools into .venv (and the SAM CLI into .venv-deploy, for the deploy tests), lint,
 ## one debug build of everything, then every test with moto_server running.
-test: $(VENV)/.installed $(DEPLOY_VENV)/.test-installed browser lint build-all
+test: $(VENV)/.installed $(DEPLOY_VENV)/.test-installed browser keyring lint build-all
 	scripts/with-moto $(CARGO) test --workspace --locked --no-fail-fast
 	scripts/with-moto $(DEPLOY_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/deploy
 
@@ -55,6 +55,14 @@ browser: tests/browser/node_modules/.installed
 		echo "installing Debian's chromium for the browser tests"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+# The CLI's keyring test runs a real Secret Service on a private session bus.
+keyring:
+	@[ -x /usr/bin/gnome-keyring-daemon ] && [ -x /usr/bin/dbus-run-session ] || { \
+		echo "installing Debian's gnome-keyring and dbus for the keyring test"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			gnome-keyring dbus-daemon dbus-bin >/dev/null; }
 
 tests/browser/node_modules/.installed: tests/browser/package.json tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error

@@ -46,6 +46,8 @@ pub struct Client {
     new_url: Url,
     token_url: Url,
     refresh_url: Url,
+    revoke_url: Url,
+    metadata_url: Url,
     /// The service URL without credentials, for messages.
     service_label: String,
 }
@@ -171,6 +173,8 @@ impl Client {
             new_url: join("new")?,
             token_url: join("token")?,
             refresh_url: join("oauth/token")?,
+            revoke_url: join("oauth/revoke")?,
+            metadata_url: join(".well-known/oauth-authorization-server")?,
             service_label: label(&base),
             http,
         })
@@ -434,6 +438,69 @@ impl Client {
                 () = cancel.cancelled() => return Err(Error::Cancelled),
                 () = tokio::time::sleep(after) => {}
             }
+        }
+    }
+
+    /// Logs `access_token` out at Monzo through the service (`POST /oauth/revoke`, RFC 7009),
+    /// which ends its whole login: the refresh token issued with it stops working too. A token
+    /// Monzo does not know counts as revoked.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unreachable`], or [`Error::ServiceUnavailable`] while the service or Monzo is
+    /// down (nothing was revoked: try again); [`Error::UnexpectedResponse`] from a service
+    /// that does not revoke (404: an older service).
+    pub async fn revoke(&self, access_token: &str) -> Result<(), Error> {
+        let response = self
+            .http
+            .post(self.revoke_url.clone())
+            .form(&[("token", access_token), ("token_type_hint", "access_token")])
+            .send()
+            .await
+            .map_err(|error| Error::Unreachable {
+                service: self.service_label.clone(),
+                cause: root_cause(&error),
+            })?;
+        match response.status().as_u16() {
+            200 => Ok(()),
+            429 | 500..=599 => Err(Error::ServiceUnavailable),
+            status => {
+                let body = response.json::<ErrorBody>().await.ok();
+                Err(refresh_error(status, body))
+            }
+        }
+    }
+
+    /// Where the service says its tokens are used: the `monzo_api_url` of its RFC 8414
+    /// metadata (`None` from a service that does not say).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unreachable`] if no connection could be made; [`Error::ServiceUnavailable`] on
+    /// a 5xx.
+    pub async fn monzo_api_url(&self) -> Result<Option<Url>, Error> {
+        #[derive(Deserialize)]
+        struct Metadata {
+            monzo_api_url: Option<String>,
+        }
+        let response = self
+            .http
+            .get(self.metadata_url.clone())
+            .send()
+            .await
+            .map_err(|error| Error::Unreachable {
+                service: self.service_label.clone(),
+                cause: root_cause(&error),
+            })?;
+        match response.status().as_u16() {
+            200 => Ok(response
+                .json::<Metadata>()
+                .await
+                .ok()
+                .and_then(|metadata| metadata.monzo_api_url)
+                .and_then(|url| Url::parse(&url).ok())),
+            500..=599 => Err(Error::ServiceUnavailable),
+            _ => Ok(None),
         }
     }
 

@@ -137,6 +137,8 @@ mod client;
 mod error;
 mod pacing;
 mod pkce;
+#[cfg(feature = "profiles")]
+pub mod profile;
 mod progress;
 mod token;
 

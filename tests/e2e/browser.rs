@@ -58,7 +58,7 @@ async fn the_cli_logs_in_through_a_real_browser() {
         .env("BROWSER", browser)
         .env("BROWSER_ARTIFACTS", artifacts_dir())
         .env("HOME", home.path())
-        .args(["login", "--service", app.base.as_str()]);
+        .args(["login", "--no-store", "--service", app.base.as_str()]);
     let output = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap();

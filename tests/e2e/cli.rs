@@ -14,18 +14,19 @@ use url::Url;
 /// Long enough for a loaded CI machine, short enough that a hang fails the test.
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// `monzo-auth login` in a clean environment (PATH only) aimed at `app`.
+/// `monzo-auth login --no-store` (the token printed, as before profiles) in a clean
+/// environment (PATH only) aimed at `app`. `profiles.rs` tests the stored logins.
 fn login(app: &TestApp) -> Command {
     let mut command = clean_command(&workspace_binary("monzo-auth"));
     command
-        .arg("login")
+        .args(["login", "--no-store"])
         .env("MONZO_AUTH_SERVICE", app.base.as_str())
         .stdin(Stdio::null());
     command
 }
 
 /// A `BROWSER` value that runs `fake-monzo approve` with `extra` flags on the login URL.
-fn person(extra: &str) -> String {
+pub(crate) fn person(extra: &str) -> String {
     let fake = workspace_binary("fake-monzo");
     let fake = shell_words::quote(fake.to_str().expect("UTF-8 path")).into_owned();
     format!("{fake} approve {extra}")

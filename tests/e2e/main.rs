@@ -11,6 +11,7 @@ mod flow;
 mod lambda;
 mod pages;
 mod process;
+mod profiles;
 mod readme;
 mod secrets;
 mod slow_clients;

@@ -13,7 +13,9 @@ use crate::approval::{self, Approval};
 use crate::browser;
 use crate::input::{self, ReadError};
 use crate::output::{self, Format, PendingFile};
+use crate::profiles::{self, TokenFormat};
 use crate::status::Status;
+use monzo_auth_client::profile::{Backend, ProfileError};
 
 // Exit codes. Clap's own usage errors exit with 2 as well.
 const EXIT_USAGE: u8 = 2;
@@ -22,6 +24,9 @@ const EXIT_EXPIRED: u8 = 4;
 const EXIT_UNAVAILABLE: u8 = 5;
 const EXIT_FAILED: u8 = 6;
 const EXIT_APPROVAL_TIMEOUT: u8 = 7;
+pub const EXIT_NOT_LOGGED_IN: u8 = 8;
+const EXIT_LOGIN_INVALID: u8 = 9;
+const EXIT_STORE_UNREACHABLE: u8 = 10;
 /// 128 + SIGINT, as shells report a process stopped by Ctrl-C.
 const EXIT_INTERRUPTED: u8 = 130;
 
@@ -37,6 +42,9 @@ Exit codes:
   5    the monzo-auth service could not be reached, or stayed unavailable
   6    Monzo refused the login or the refresh token (invalid grant), or any other failure
   7    --wait-for-approval timed out before access was approved in the Monzo app
+  8    not logged in: no such profile (run monzo-auth login)
+  9    the stored login is no longer valid: log in again
+  10   the keyring (or the profile's file) cannot be reached or is locked
   130  interrupted (Ctrl-C or SIGTERM)"
     };
 }
@@ -81,6 +89,99 @@ enum Command {
     /// in place.
     #[command(after_help = REFRESH_HELP)]
     Refresh(RefreshArgs),
+
+    /// Print a valid access token of a stored login, refreshing it first when it is close to
+    /// expiring (like `gh auth token`).
+    ///
+    /// Many processes asking at once make one refresh: the others wait and read the new token.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Token(TokenArgs),
+
+    /// Run a command with MONZO_ACCESS_TOKEN and MONZO_USER_ID set to a valid token, and exit as
+    /// it does.
+    ///
+    /// The token is valid for at least --min-valid when the command starts; a command that runs
+    /// longer than the token's life (six hours) must call `monzo-auth token` itself.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Exec(ExecArgs),
+
+    /// Show stored logins: user, service, expiry, where each is kept, and whether Monzo still
+    /// accepts it.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Status(StatusArgs),
+
+    /// Log out at Monzo (through the service) and forget the stored login.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Logout(LogoutArgs),
+}
+
+/// `--profile`.
+#[derive(Args, Debug)]
+struct ProfileArg {
+    /// The stored login to use.
+    #[arg(long, env = "MONZO_AUTH_PROFILE", default_value = "default")]
+    profile: String,
+}
+
+#[derive(Args, Debug)]
+struct TokenArgs {
+    #[command(flatten)]
+    profile: ProfileArg,
+
+    /// Refresh first when the token has this many seconds or fewer left.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    min_valid: u64,
+
+    /// How to print it: the token alone, JSON (access_token, expires_at, user_id), `export`
+    /// lines for eval, or NAME=value lines for an env file. Never the refresh token.
+    #[arg(long, value_enum, default_value_t = TokenFormat::Token)]
+    format: TokenFormat,
+}
+
+#[derive(Args, Debug)]
+struct ExecArgs {
+    #[command(flatten)]
+    profile: ProfileArg,
+
+    /// Refresh first when the token has this many seconds or fewer left.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    min_valid: u64,
+
+    /// The command and its arguments, after `--`.
+    #[arg(required = true, last = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct StatusArgs {
+    /// The stored login to show [default: MONZO_AUTH_PROFILE, or default].
+    #[arg(long, env = "MONZO_AUTH_PROFILE", conflicts_with = "all")]
+    profile: Option<String>,
+
+    /// Every stored login.
+    #[arg(long)]
+    all: bool,
+
+    /// `text` or `json`.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    format: StatusFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StatusFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+struct LogoutArgs {
+    /// The stored login to log out [default: MONZO_AUTH_PROFILE, or default].
+    #[arg(long, env = "MONZO_AUTH_PROFILE", conflicts_with = "all")]
+    profile: Option<String>,
+
+    /// Every stored login.
+    #[arg(long)]
+    all: bool,
 }
 
 /// `--service`, which both commands take.
@@ -104,6 +205,24 @@ struct LoginArgs {
     #[command(flatten)]
     service: ServiceArg,
 
+    #[command(flatten)]
+    profile: ProfileArg,
+
+    /// Print the token (or write it to --output) instead of storing it in the profile. Implied
+    /// by --format and --output; `monzo-auth refresh` is then the token's tool.
+    #[arg(long)]
+    no_store: bool,
+
+    /// Where the profile keeps its tokens [default: the OS keyring when one is reachable,
+    /// else a file readable by you only].
+    #[arg(long, value_enum, conflicts_with = "no_store")]
+    store: Option<StoreChoice>,
+
+    /// Move a login saved by `login --output FILE` (its JSON) into the profile, without logging
+    /// in again.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["no_store", "output", "format"])]
+    import: Option<PathBuf>,
+
     /// Print the login URL (on stderr) instead of opening a browser.
     #[arg(long)]
     no_browser: bool,
@@ -112,9 +231,9 @@ struct LoginArgs {
     #[arg(long)]
     qr: bool,
 
-    /// How to print the token.
-    #[arg(long, value_enum, default_value_t = Format::Json)]
-    format: Format,
+    /// How to print the token (not stored) [default: json].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
 
     /// Write the token to FILE (readable by its owner only) instead of stdout.
     #[arg(long, value_name = "FILE")]
@@ -146,6 +265,12 @@ struct LoginArgs {
         hide = true
     )]
     approval_poll_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StoreChoice {
+    Keyring,
+    File,
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +328,13 @@ pub enum CliError {
     Output(String),
     #[error("{0}")]
     Runtime(String),
+    #[error(transparent)]
+    Profile(ProfileError),
+    #[error("{0}")]
+    LoginInvalid(String),
+    /// A command run by `exec` finished with this code.
+    #[error("the command exited with {0}")]
+    Exited(u8),
     #[error("interrupted")]
     Interrupted,
 }
@@ -222,6 +354,16 @@ impl CliError {
                 _ => EXIT_FAILED,
             },
             Self::ApprovalTimeout { .. } => EXIT_APPROVAL_TIMEOUT,
+            Self::Profile(error) => match error {
+                ProfileError::NotLoggedIn(_) => EXIT_NOT_LOGGED_IN,
+                ProfileError::BadName(_) => EXIT_USAGE,
+                ProfileError::KeyringEntryMissing(_) | ProfileError::Corrupt(..) => {
+                    EXIT_LOGIN_INVALID
+                }
+                _ => EXIT_STORE_UNREACHABLE,
+            },
+            Self::LoginInvalid(_) => EXIT_LOGIN_INVALID,
+            Self::Exited(code) => *code,
             Self::RefreshRefused
             | Self::NoRefresh
             | Self::Approval(_)
@@ -237,6 +379,8 @@ impl CliError {
             Self::Clap(error) => {
                 let _ = error.print();
             }
+            // The command said what it had to say.
+            Self::Exited(_) => {}
             other => eprintln!("monzo-auth: {other}"),
         }
     }
@@ -262,11 +406,65 @@ pub fn run() -> Result<(), CliError> {
     match cli.command {
         Command::Login(args) => runtime.block_on(login(args)),
         Command::Refresh(args) => runtime.block_on(refresh(args)),
+        Command::Token(args) => runtime.block_on(async {
+            let name = profiles::profile_name(&args.profile.profile)?;
+            let cancel = Cancel::new();
+            forward_signals(&cancel)?;
+            profiles::token(
+                &name,
+                Duration::from_secs(args.min_valid),
+                args.format,
+                &cancel,
+            )
+            .await
+        }),
+        Command::Exec(args) => runtime.block_on(async {
+            let name = profiles::profile_name(&args.profile.profile)?;
+            let cancel = Cancel::new();
+            forward_signals(&cancel)?;
+            let code = profiles::exec(
+                &name,
+                Duration::from_secs(args.min_valid),
+                &args.command,
+                &cancel,
+            )
+            .await?;
+            if code == 0 {
+                Ok(())
+            } else {
+                Err(CliError::Exited(code))
+            }
+        }),
+        Command::Status(args) => runtime.block_on(async {
+            let names = chosen(args.profile.as_deref(), args.all)?;
+            match profiles::status(names, args.format == StatusFormat::Json).await? {
+                0 => Ok(()),
+                code => Err(CliError::Exited(code)),
+            }
+        }),
+        Command::Logout(args) => runtime.block_on(async {
+            let names = chosen(args.profile.as_deref(), args.all)?;
+            let cancel = Cancel::new();
+            forward_signals(&cancel)?;
+            profiles::logout(names, &cancel).await
+        }),
+    }
+}
+
+/// The profiles `--profile NAME` or `--all` name (`default` when neither is given).
+fn chosen(
+    profile: Option<&str>,
+    all: bool,
+) -> Result<Vec<monzo_auth_client::profile::ProfileName>, CliError> {
+    if all {
+        profiles::store()?.names().map_err(CliError::Profile)
+    } else {
+        Ok(vec![profiles::profile_name(profile.unwrap_or("default"))?])
     }
 }
 
 /// A client of `--service`, or a usage error that says what is wrong with it.
-fn service_client(service: &str) -> Result<Client, CliError> {
+pub fn service_client(service: &str) -> Result<Client, CliError> {
     Client::new(parse_url("--service", service)?).map_err(|error| match error {
         Error::InvalidServiceUrl { reason } => {
             CliError::Usage(format!("--service: the URL is not usable: {reason}"))
@@ -294,6 +492,15 @@ fn check_output_dir(path: &Path) -> Result<(), CliError> {
 
 async fn login(args: LoginArgs) -> Result<(), CliError> {
     let client = service_client(&args.service.service)?;
+    let stored = !(args.no_store || args.output.is_some() || args.format.is_some());
+    let name = profiles::profile_name(&args.profile.profile)?;
+    let wanted = args.store.map(|choice| match choice {
+        StoreChoice::Keyring => Backend::Keyring,
+        StoreChoice::File => Backend::File,
+    });
+    if let Some(path) = &args.import {
+        return import(&client, &args, &name, path, wanted).await;
+    }
     let accounts = approval::accounts_url(&parse_url("--monzo-api-url", &args.monzo_api_url)?)?;
     if let Some(path) = &args.output {
         check_output_dir(path)?;
@@ -301,11 +508,73 @@ async fn login(args: LoginArgs) -> Result<(), CliError> {
     let cancel = Cancel::new();
     forward_signals(&cancel)?;
     let status = Status::new(std::io::stderr().is_terminal());
+    let issued_at = profiles::now_secs();
     let result = login_with(&args, &client, &accounts, &cancel, &status).await;
     // Whatever happened, the spinner goes before the last word is printed.
     status.clear();
     let token = result?;
+    if stored {
+        let service = Url::parse(&args.service.service).expect("checked by service_client");
+        let monzo_api_url = client.monzo_api_url().await.ok().flatten();
+        let (backend, path) =
+            profiles::keep(&name, &service, monzo_api_url, &token, wanted, issued_at)?;
+        let place = match backend {
+            Backend::Keyring => format!("the OS keyring (facts in {})", path.display()),
+            Backend::File => format!("{} (readable by you only)", path.display()),
+        };
+        eprintln!(
+            "Logged in as {} (valid until {}); kept in profile {name}, in {place}.
+             Get a fresh token any time with `monzo-auth token{}`.",
+            token.user_id,
+            token.expires,
+            if name.as_str() == "default" {
+                String::new()
+            } else {
+                format!(" --profile {name}")
+            }
+        );
+        return Ok(());
+    }
     deliver(&args, &token)
+}
+
+/// `login --import FILE`: a token file from `login --output` becomes the profile's login.
+async fn import(
+    client: &Client,
+    args: &LoginArgs,
+    name: &monzo_auth_client::profile::ProfileName,
+    path: &Path,
+    wanted: Option<Backend>,
+) -> Result<(), CliError> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        CliError::Usage(format!("--import: cannot read {}: {error}", path.display()))
+    })?;
+    let token: Token = serde_json::from_str(text.trim()).map_err(|_| {
+        CliError::Usage(format!(
+            "--import: {} is not a token that `monzo-auth login --output` wrote (JSON)",
+            path.display()
+        ))
+    })?;
+    let expires_at = time::OffsetDateTime::parse(
+        &token.expires,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map(|at| u64::try_from(at.unix_timestamp()).unwrap_or(0))
+    .map_err(|_| CliError::Usage("--import: the token's expires is not a time".into()))?;
+    let service = Url::parse(&args.service.service).expect("checked by service_client");
+    let monzo_api_url = client.monzo_api_url().await.ok().flatten();
+    // Stored with its own expiry: `keep` adds expires_in to the time given.
+    let issued_at = expires_at.saturating_sub(token.expires_in);
+    let (backend, stored) =
+        profiles::keep(name, &service, monzo_api_url, &token, wanted, issued_at)?;
+    eprintln!(
+        "Imported the login of {} into profile {name} ({backend}, {}). Delete {} now: the \
+         profile holds its refresh token from here on, and a second copy would be used up.",
+        token.user_id,
+        stored.display(),
+        path.display()
+    );
+    Ok(())
 }
 
 /// The part of the login that shows status; the caller clears it afterwards.
@@ -355,7 +624,7 @@ async fn login_with(
 const WAITING: &str = "Waiting for you to approve in the browser…";
 
 /// The status line for a step of the wait.
-fn describe(progress: Progress) -> String {
+pub fn describe(progress: Progress) -> String {
     match progress {
         Progress::Retrying { reason, after } => {
             let secs = after.as_secs_f64().ceil();
@@ -393,7 +662,7 @@ fn show_login_url(args: &LoginArgs, login: &Login) {
 
 /// Prints the token, or writes it to `--output`.
 fn deliver(args: &LoginArgs, token: &Token) -> Result<(), CliError> {
-    let text = output::render(token, args.format);
+    let text = output::render(token, args.format.unwrap_or(Format::Json));
     match &args.output {
         Some(path) => {
             output::to_private_file(path, &text).map_err(|error| {
@@ -595,6 +864,21 @@ mod tests {
         assert_eq!(CliError::Usage(String::new()).exit_code(), 2);
         assert_eq!(CliError::RefreshRefused.exit_code(), 6);
         assert_eq!(CliError::NoRefresh.exit_code(), 6);
+        let name = monzo_auth_client::profile::ProfileName::parse("p").unwrap();
+        assert_eq!(
+            CliError::Profile(ProfileError::NotLoggedIn(name.clone())).exit_code(),
+            8
+        );
+        assert_eq!(CliError::LoginInvalid(String::new()).exit_code(), 9);
+        assert_eq!(
+            CliError::Profile(ProfileError::KeyringUnreachable(name.clone())).exit_code(),
+            10
+        );
+        assert_eq!(
+            CliError::Profile(ProfileError::KeyringLocked).exit_code(),
+            10
+        );
+        assert_eq!(CliError::Exited(42).exit_code(), 42);
         for line in EXIT_CODES_HELP.lines().skip(1) {
             let code: u8 = line.split_whitespace().next().unwrap().parse().unwrap();
             assert!(
@@ -606,6 +890,9 @@ mod tests {
                     EXIT_UNAVAILABLE,
                     EXIT_FAILED,
                     EXIT_APPROVAL_TIMEOUT,
+                    EXIT_NOT_LOGGED_IN,
+                    EXIT_LOGIN_INVALID,
+                    EXIT_STORE_UNREACHABLE,
                     EXIT_INTERRUPTED
                 ]
                 .contains(&code)

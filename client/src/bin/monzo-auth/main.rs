@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod input;
 mod output;
+mod profiles;
 mod status;
 
 use std::process::ExitCode;

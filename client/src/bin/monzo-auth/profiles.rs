@@ -1,0 +1,466 @@
+//! The commands that use a stored login: `token`, `exec`, `status`, `logout`, and the storing
+//! half of `login` (including `--import`).
+//!
+//! The profile is the one holder of its refresh token: nothing here prints it. Whoever
+//! refreshes holds the profile's lock from reading the old pair to saving the new one, so that
+//! many processes asking at once make exactly one refresh; the others wait and read the new
+//! token. Ctrl-C and SIGTERM are held off from sending the refresh until the new pair is saved.
+
+use std::io::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::ValueEnum;
+use monzo_auth_client::profile::{
+    Backend, Profile, ProfileError, ProfileLock, ProfileName, Secrets, Store,
+};
+use monzo_auth_client::{Cancel, Error, Token, Url};
+use serde::Serialize;
+
+use crate::cli::{CliError, describe};
+use crate::status::Status;
+
+/// Monzo's API, for profiles from a service that did not advertise it.
+const MONZO_API: &str = "https://api.monzo.com";
+
+/// How `token` prints the access token. None carries the refresh token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TokenFormat {
+    /// The access token alone.
+    Token,
+    /// `{"access_token", "expires_at" (epoch seconds), "user_id"}`.
+    Json,
+    /// `export MONZO_ACCESS_TOKEN='…'` lines, for `eval "$(monzo-auth token --format env)"`.
+    Env,
+    /// `MONZO_ACCESS_TOKEN=…` lines, for `--env-file` and systemd's `EnvironmentFile`.
+    Dotenv,
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+/// `2026-12-01T15:22:03Z` for a time in seconds since the epoch.
+pub fn rfc3339(secs: u64) -> String {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok())
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| secs.to_string())
+}
+
+pub fn profile_name(text: &str) -> Result<ProfileName, CliError> {
+    ProfileName::parse(text).map_err(|error| CliError::Usage(format!("--profile: {error}")))
+}
+
+pub fn store() -> Result<Store, CliError> {
+    Store::open().map_err(CliError::Profile)
+}
+
+/// Takes the profile's lock, waiting for another process that holds it; Ctrl-C stops the wait.
+pub async fn lock(
+    store: &Store,
+    name: &ProfileName,
+    cancel: &Cancel,
+) -> Result<ProfileLock, CliError> {
+    let (store, name) = (store.clone(), name.clone());
+    let locking = tokio::task::spawn_blocking(move || store.lock(&name));
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(CliError::Interrupted),
+        locked = locking => locked
+            .map_err(|_| CliError::Runtime("the profile lock failed".into()))?
+            .map_err(CliError::Profile),
+    }
+}
+
+/// The profile's token, refreshed first when it has `min_valid` or less left; the rotated
+/// pair is saved before this returns. Call with the profile's lock held.
+pub async fn fresh(
+    store: &Store,
+    name: &ProfileName,
+    min_valid: Duration,
+    cancel: &Cancel,
+) -> Result<Profile, CliError> {
+    let profile = store.load(name).map_err(CliError::Profile)?;
+    if profile.expires_at > now_secs().saturating_add(min_valid.as_secs()) {
+        return Ok(profile);
+    }
+    let Some(refresh_token) = profile.secrets.refresh_token.clone() else {
+        return Err(CliError::LoginInvalid(format!(
+            "profile {name}'s token has expired and it has no refresh token: log in again with \
+             `monzo-auth login --profile {name}`"
+        )));
+    };
+    let client = crate::cli::service_client(profile.service.as_str())?;
+    let status = Status::new(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    status.set("Refreshing the token…");
+    // Not cancellable: once the request is out, the old refresh token may be used up, and only
+    // saving the answer keeps the login. A Ctrl-C meanwhile takes effect after the save.
+    let asked = now_secs();
+    let refreshed = client
+        .refresh_with(&refresh_token, &Cancel::new(), |progress| {
+            status.set(describe(progress))
+        })
+        .await;
+    status.clear();
+    let token = refreshed.map_err(|error| match error {
+        Error::InvalidGrant => CliError::LoginInvalid(format!(
+            "Monzo no longer accepts profile {name}'s refresh token (used elsewhere, revoked, or \
+             lost in an interrupted refresh): log in again with `monzo-auth login --profile {name}`"
+        )),
+        error => error.into(),
+    })?;
+    let renewed = Profile {
+        user_id: token.user_id.clone(),
+        expires_at: asked.saturating_add(token.expires_in),
+        secrets: Secrets {
+            access_token: token.access_token,
+            refresh_token: token.refresh_token.or(Some(refresh_token)),
+        },
+        ..profile
+    };
+    store.save(name, &renewed).map_err(|error| {
+        CliError::LoginInvalid(format!(
+            "the refreshed login could not be saved ({error}); the old refresh token is used up: \
+             log in again with `monzo-auth login --profile {name}`"
+        ))
+    })?;
+    if cancel.is_cancelled() {
+        return Err(CliError::Interrupted);
+    }
+    Ok(renewed)
+}
+
+/// `monzo-auth token`: prints the profile's access token in `format`.
+pub async fn token(
+    name: &ProfileName,
+    min_valid: Duration,
+    format: TokenFormat,
+    cancel: &Cancel,
+) -> Result<(), CliError> {
+    let store = store()?;
+    let profile = {
+        let _lock = lock(&store, name, cancel).await?;
+        fresh(&store, name, min_valid, cancel).await?
+    };
+    let text = render(&profile, format);
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|error| CliError::Output(format!("cannot write to stdout: {error}")))
+}
+
+fn render(profile: &Profile, format: TokenFormat) -> String {
+    let access = &profile.secrets.access_token;
+    let user = &profile.user_id;
+    match format {
+        TokenFormat::Token => format!("{access}\n"),
+        TokenFormat::Json => {
+            #[derive(Serialize)]
+            struct Printed<'a> {
+                access_token: &'a str,
+                expires_at: u64,
+                user_id: &'a str,
+            }
+            let printed = Printed {
+                access_token: access,
+                expires_at: profile.expires_at,
+                user_id: user,
+            };
+            format!(
+                "{}\n",
+                serde_json::to_string(&printed).expect("JSON from strings")
+            )
+        }
+        TokenFormat::Env => format!(
+            "export MONZO_ACCESS_TOKEN={}\nexport MONZO_USER_ID={}\n",
+            shell_words::quote(access),
+            shell_words::quote(user)
+        ),
+        TokenFormat::Dotenv => format!("MONZO_ACCESS_TOKEN={access}\nMONZO_USER_ID={user}\n"),
+    }
+}
+
+/// `monzo-auth exec -- CMD ARGS...`: runs CMD with the token in its environment and exits as it
+/// did.
+pub async fn exec(
+    name: &ProfileName,
+    min_valid: Duration,
+    command: &[String],
+    cancel: &Cancel,
+) -> Result<u8, CliError> {
+    let store = store()?;
+    let profile = {
+        let _lock = lock(&store, name, cancel).await?;
+        fresh(&store, name, min_valid, cancel).await?
+    };
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| CliError::Usage("exec: no command given (monzo-auth exec -- CMD)".into()))?;
+    let mut child = std::process::Command::new(program);
+    child
+        .args(args)
+        .env("MONZO_ACCESS_TOKEN", &profile.secrets.access_token)
+        .env("MONZO_USER_ID", &profile.user_id);
+    // Ctrl-C reaches the child (same process group); this process waits for it to finish.
+    let status = tokio::task::spawn_blocking(move || child.status())
+        .await
+        .map_err(|_| CliError::Runtime("the command could not be waited for".into()))?
+        .map_err(|error| CliError::Usage(format!("exec: cannot run {program}: {error}")))?;
+    if let Some(code) = status.code() {
+        return Ok(u8::try_from(code).unwrap_or(1));
+    }
+    #[cfg(unix)]
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        return Ok(u8::try_from(128 + signal).unwrap_or(1));
+    }
+    Ok(1)
+}
+
+/// Keeps a login just received under `name`, in the keyring when one is reachable (or as
+/// `wanted` says), else in the owner-only file.
+pub fn keep(
+    name: &ProfileName,
+    service: &Url,
+    monzo_api_url: Option<Url>,
+    token: &Token,
+    wanted: Option<Backend>,
+    issued_at: u64,
+) -> Result<(Backend, std::path::PathBuf), CliError> {
+    let store = store()?;
+    let backend = match wanted {
+        Some(backend) => backend,
+        None if monzo_auth_client::profile::keyring_reachable() => Backend::Keyring,
+        None => Backend::File,
+    };
+    if backend == Backend::Keyring && !monzo_auth_client::profile::keyring_reachable() {
+        return Err(CliError::Profile(ProfileError::KeyringUnreachable(
+            name.clone(),
+        )));
+    }
+    let profile = Profile {
+        service: service.clone(),
+        monzo_api_url,
+        user_id: token.user_id.clone(),
+        expires_at: issued_at.saturating_add(token.expires_in),
+        backend,
+        secrets: Secrets {
+            access_token: token.access_token.clone(),
+            refresh_token: token.refresh_token.clone(),
+        },
+    };
+    let _lock = store.lock(name).map_err(CliError::Profile)?;
+    // A login replaced here leaves its keyring item behind if it was kept elsewhere.
+    if let Ok(old) = store.facts(name)
+        && old.backend != backend
+    {
+        let _ = store.remove(name, old.backend);
+    }
+    store.save(name, &profile).map_err(CliError::Profile)?;
+    Ok((backend, store.path_of(name)))
+}
+
+/// The stored facts of a profile and what Monzo says of its token.
+#[derive(Serialize)]
+struct Report {
+    profile: String,
+    user_id: Option<String>,
+    service: Option<String>,
+    backend: Option<Backend>,
+    file: String,
+    expires_at: Option<u64>,
+    /// `valid`, `expired`, `evicted`, `rejected`, `unchecked`, `unreachable`, `unknown`.
+    monzo: &'static str,
+    approval_pending: Option<bool>,
+    problem: Option<String>,
+}
+
+/// `monzo-auth status`: what is stored, and whether Monzo still accepts it. Stored facts are
+/// printed even when the keyring, the service or Monzo cannot be reached.
+pub async fn status(names: Vec<ProfileName>, json: bool) -> Result<u8, CliError> {
+    let store = store()?;
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|_| CliError::Runtime("cannot set up an HTTP client".into()))?;
+    let mut reports = Vec::new();
+    let mut worst = 0;
+    for name in &names {
+        let report = report(&store, name, &http).await;
+        if report.problem.is_some() {
+            worst = crate::cli::EXIT_NOT_LOGGED_IN.max(worst);
+        }
+        reports.push(report);
+    }
+    let mut out = String::new();
+    if json {
+        out = serde_json::to_string(&reports).expect("JSON") + "\n";
+    } else if reports.is_empty() {
+        out.push_str("No profiles: run `monzo-auth login`.\n");
+    } else {
+        for r in &reports {
+            out.push_str(&format!("{}:\n", r.profile));
+            if let Some(user) = &r.user_id {
+                out.push_str(&format!("  user:     {user}\n"));
+            }
+            if let Some(service) = &r.service {
+                out.push_str(&format!("  service:  {service}\n"));
+            }
+            if let Some(backend) = r.backend {
+                let place = match backend {
+                    Backend::Keyring => "the OS keyring (facts in the file)".to_owned(),
+                    Backend::File => "the file, readable by you only".to_owned(),
+                };
+                out.push_str(&format!("  stored:   {place}: {}\n", r.file));
+            }
+            if let Some(at) = r.expires_at {
+                let left = at.saturating_sub(now_secs());
+                let when = rfc3339(at);
+                out.push_str(&format!(
+                    "  expires:  {when} ({})\n",
+                    if left == 0 {
+                        "expired; `monzo-auth token` refreshes it".to_owned()
+                    } else {
+                        format!("{} min left", left / 60)
+                    }
+                ));
+            }
+            out.push_str(&format!("  monzo:    {}\n", monzo_line(r)));
+            if let Some(problem) = &r.problem {
+                out.push_str(&format!("  problem:  {problem}\n"));
+            }
+        }
+    }
+    print!("{out}");
+    Ok(worst)
+}
+
+fn monzo_line(r: &Report) -> String {
+    let mut line = match r.monzo {
+        "valid" => "accepts the token".to_owned(),
+        "expired" => "the token has expired; `monzo-auth token` refreshes it".to_owned(),
+        "evicted" => {
+            "logged in elsewhere (Monzo keeps one login per user and client): run `monzo-auth \
+             login` again"
+                .to_owned()
+        }
+        "rejected" => "no longer accepts the token: run `monzo-auth login` again".to_owned(),
+        "unreachable" => "not reachable from here just now".to_owned(),
+        _ => "not checked".to_owned(),
+    };
+    if r.approval_pending == Some(true) {
+        line.push_str("; access is waiting for approval in the Monzo app");
+    }
+    line
+}
+
+async fn report(store: &Store, name: &ProfileName, http: &reqwest::Client) -> Report {
+    let mut report = Report {
+        profile: name.to_string(),
+        user_id: None,
+        service: None,
+        backend: None,
+        file: store.path_of(name).display().to_string(),
+        expires_at: None,
+        monzo: "unchecked",
+        approval_pending: None,
+        problem: None,
+    };
+    let facts = match store.facts(name) {
+        Ok(facts) => facts,
+        Err(error) => {
+            report.problem = Some(error.to_string());
+            return report;
+        }
+    };
+    report.user_id = Some(facts.user_id.clone());
+    report.service = Some(facts.service.to_string());
+    report.backend = Some(facts.backend);
+    report.expires_at = Some(facts.expires_at);
+    let profile = match store.load(name) {
+        Ok(profile) => profile,
+        Err(error) => {
+            report.problem = Some(error.to_string());
+            return report;
+        }
+    };
+    if profile.expires_at <= now_secs() {
+        report.monzo = "expired";
+        return report;
+    }
+    let api = profile
+        .monzo_api_url
+        .clone()
+        .unwrap_or_else(|| Url::parse(MONZO_API).expect("a URL"));
+    let mut api = api;
+    if !api.path().ends_with('/') {
+        let path = format!("{}/", api.path());
+        api.set_path(&path);
+    }
+    let ask = |path: &str| {
+        http.get(api.join(path).expect("a relative path"))
+            .bearer_auth(&profile.secrets.access_token)
+            .send()
+    };
+    report.monzo = match ask("ping/whoami").await {
+        Err(_) => "unreachable",
+        Ok(answer) if answer.status() == 200 => "valid",
+        Ok(answer) if answer.status() == 401 => {
+            let code = answer
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|body| body["code"].as_str().map(str::to_owned));
+            if code.as_deref() == Some("unauthorized.bad_access_token.evicted") {
+                "evicted"
+            } else {
+                "rejected"
+            }
+        }
+        Ok(_) => "unknown",
+    };
+    if report.monzo == "valid"
+        && let Ok(answer) = ask("accounts").await
+    {
+        let pending = answer.status() == 403
+            && answer
+                .json::<serde_json::Value>()
+                .await
+                .ok()
+                .and_then(|body| body["code"].as_str().map(str::to_owned))
+                .is_some_and(|code| code.starts_with("forbidden.insufficient_permissions"));
+        report.approval_pending = Some(pending);
+    }
+    report
+}
+
+/// `monzo-auth logout`: revokes at Monzo, then forgets the profile. An access token that has
+/// expired is refreshed first and the new one revoked, so that no live refresh token is left.
+pub async fn logout(names: Vec<ProfileName>, cancel: &Cancel) -> Result<(), CliError> {
+    let store = store()?;
+    for name in &names {
+        let _lock = lock(&store, name, cancel).await?;
+        let profile = fresh(&store, name, Duration::from_secs(60), cancel).await?;
+        let client = crate::cli::service_client(profile.service.as_str())?;
+        client
+            .revoke(&profile.secrets.access_token)
+            .await
+            .map_err(CliError::from)?;
+        store
+            .remove(name, profile.backend)
+            .map_err(CliError::Profile)?;
+        eprintln!(
+            "Logged out profile {name} ({}): revoked at Monzo and forgotten here",
+            profile.user_id
+        );
+    }
+    Ok(())
+}

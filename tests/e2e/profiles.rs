@@ -1,0 +1,463 @@
+//! Stored logins as a person uses them: `monzo-auth login` keeps the login in a profile,
+//! `token`, `exec`, `status` and `logout` use it. The real binary against the service in this
+//! process and its fake-monzo, each test with its own configuration directory and no session
+//! bus (so the owner-only file holds the login), except the keyring test, which runs a real
+//! Secret Service (gnome-keyring) on a private session bus.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use e2e_tests::*;
+use serde_json::Value;
+
+use crate::cli::person;
+
+/// A person's machine: a configuration directory, a runtime directory, and no session bus.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["config", "runtime"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        Self { dir }
+    }
+
+    /// `monzo-auth ARGS` as this person, aimed at `app`.
+    fn command(&self, app: &TestApp, args: &[&str]) -> Command {
+        let mut command = clean_command(&workspace_binary("monzo-auth"));
+        command
+            .args(args)
+            .env("MONZO_AUTH_SERVICE", app.base.as_str())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("runtime"))
+            // No Secret Service here (and never the real one of whoever runs the tests).
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                format!("unix:path={}", self.dir.path().join("no-bus").display()),
+            )
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn profile_file(&self, name: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("config/monzo-auth/profiles")
+            .join(format!("{name}.json"))
+    }
+
+    fn profile(&self, name: &str) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.profile_file(name)).unwrap()).unwrap()
+    }
+
+    /// Makes the stored access token due, as hours passing would.
+    fn make_due(&self, name: &str) {
+        let mut profile = self.profile(name);
+        profile["expires_at"] = Value::from(1);
+        std::fs::write(self.profile_file(name), profile.to_string()).unwrap();
+    }
+}
+
+async fn output(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().expect("monzo-auth runs"))
+        .await
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// `monzo-auth login` (stored), the demo user approving at the stand-in.
+async fn logged_in(app: &TestApp, home: &Home, extra: &[&str]) -> Output {
+    let mut args = vec!["login"];
+    args.extend_from_slice(extra);
+    let mut command = home.command(app, &args);
+    command.env("BROWSER", person(""));
+    let out = output(command).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    out
+}
+
+#[tokio::test]
+async fn login_stores_the_profile_and_token_prints_it_without_asking_anyone() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    let out = logged_in(&app, &home, &[]).await;
+    assert_eq!(text(&out.stdout), "", "nothing on stdout when stored");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("Logged in as {DEMO_USER} (valid until ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("kept in profile default"), "{stderr}");
+
+    let profile = home.profile("default");
+    assert_eq!(profile["backend"], "file", "no keyring here");
+    assert_eq!(profile["user_id"], DEMO_USER);
+    assert_eq!(profile["service"], app.base.as_str());
+    assert_eq!(
+        profile["monzo_api_url"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('/'),
+        app.monzo.api_url.as_str().trim_end_matches('/')
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(home.profile_file("default"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let access = profile["secrets"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh = profile["secrets"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let before = app.fake().stats().refreshes;
+    let token = output(home.command(&app, &["token"])).await;
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    assert_eq!(text(&token.stdout), format!("{access}\n"));
+    let json = output(home.command(&app, &["token", "--format", "json"])).await;
+    let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["access_token"], access.as_str());
+    assert_eq!(json["user_id"], DEMO_USER);
+    assert!(json["expires_at"].as_u64().unwrap() > 1_700_000_000);
+    for format in ["env", "dotenv"] {
+        let lines = output(home.command(&app, &["token", "--format", format])).await;
+        let lines = text(&lines.stdout);
+        assert!(
+            lines.contains("MONZO_ACCESS_TOKEN=") && lines.contains(DEMO_USER),
+            "{lines}"
+        );
+        assert_eq!(lines.starts_with("export "), format == "env", "{lines}");
+        assert!(!lines.contains(&refresh), "never the refresh token");
+    }
+    assert!(!text(&json.to_string().into_bytes()).contains(&refresh));
+    assert_eq!(
+        app.fake().stats().refreshes,
+        before,
+        "within the margin: no call"
+    );
+}
+
+#[tokio::test]
+async fn a_due_token_is_refreshed_once_and_the_rotated_pair_kept() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    logged_in(&app, &home, &[]).await;
+    let old = home.profile("default");
+    home.make_due("default");
+    let token = output(home.command(&app, &["token"])).await;
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    let new = home.profile("default");
+    let printed = text(&token.stdout);
+    assert_eq!(
+        printed.trim(),
+        new["secrets"]["access_token"].as_str().unwrap()
+    );
+    assert_ne!(
+        new["secrets"]["refresh_token"],
+        old["secrets"]["refresh_token"]
+    );
+    assert!(app.fake().is_access_token_live(printed.trim()));
+    assert_eq!(app.fake().stats().refreshes, 1);
+    // Valid again: the next call asks no one.
+    output(home.command(&app, &["token"])).await;
+    assert_eq!(app.fake().stats().refreshes, 1);
+    // --min-valid asks for more than is left: a refresh.
+    output(home.command(&app, &["token", "--min-valid", "86400"])).await;
+    assert_eq!(app.fake().stats().refreshes, 2);
+}
+
+#[tokio::test]
+async fn twenty_processes_asking_at_once_make_exactly_one_refresh() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    logged_in(&app, &home, &[]).await;
+    home.make_due("default");
+    let before = app.fake().stats().refreshes;
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            home.command(&app, &["token"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs = tokio::task::spawn_blocking(move || {
+        children
+            .into_iter()
+            .map(|child| child.wait_with_output().unwrap())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let printed: Vec<String> = outputs
+        .iter()
+        .map(|out| {
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            text(&out.stdout)
+        })
+        .collect();
+    assert_eq!(
+        app.fake().stats().refreshes - before,
+        1,
+        "exactly one refresh"
+    );
+    assert!(
+        printed.iter().all(|p| p == &printed[0]),
+        "all print the same token"
+    );
+    assert!(app.fake().is_access_token_live(printed[0].trim()));
+}
+
+#[tokio::test]
+async fn exec_runs_the_command_with_the_token_and_passes_its_exit_code() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    logged_in(&app, &home, &[]).await;
+    let access = home.profile("default")["secrets"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = output(home.command(
+        &app,
+        &[
+            "exec",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$MONZO_USER_ID $MONZO_ACCESS_TOKEN ${MONZO_REFRESH_TOKEN:-none}\"; exit 7",
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{DEMO_USER} {access} none\n"));
+    assert_eq!(
+        text(&out.stderr),
+        "",
+        "the command's exit is not an error of ours"
+    );
+}
+
+#[tokio::test]
+async fn status_reports_valid_then_evicted_and_the_facts_with_the_service_down() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    logged_in(&app, &home, &[]).await;
+    let status = output(home.command(&app, &["status", "--format", "json"])).await;
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let report: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(report[0]["monzo"], "valid");
+    assert_eq!(report[0]["backend"], "file");
+    assert_eq!(
+        report[0]["approval_pending"], true,
+        "not yet approved in the app"
+    );
+    app.fake().approve_sca(DEMO_USER);
+    let report: Value = serde_json::from_slice(
+        &output(home.command(&app, &["status", "--format", "json"]))
+            .await
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(report[0]["approval_pending"], false);
+
+    // The same user logs in again elsewhere (another profile): Monzo evicts this login.
+    logged_in(&app, &home, &["--profile", "laptop"]).await;
+    let text_status = output(home.command(&app, &["status"])).await;
+    let shown = text(&text_status.stdout);
+    assert!(shown.contains("logged in elsewhere"), "{shown}");
+    assert!(shown.contains(DEMO_USER), "{shown}");
+    let all: Value = serde_json::from_slice(
+        &output(home.command(&app, &["status", "--all", "--format", "json"]))
+            .await
+            .stdout,
+    )
+    .unwrap();
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["profile"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "laptop"]);
+}
+
+#[tokio::test]
+async fn logout_revokes_at_monzo_even_from_an_expired_token_and_forgets_the_profile() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    logged_in(&app, &home, &[]).await;
+    home.make_due("default");
+    let stale = home.profile("default")["secrets"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = output(home.command(&app, &["logout"])).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Logged out profile default"));
+    assert!(!home.profile_file("default").exists());
+    // It refreshed first and revoked the new login: nothing live is left behind.
+    assert_eq!(app.fake().stats().refreshes, 1);
+    assert_eq!(app.fake().stats().logouts, [DEMO_USER]);
+    let reused = app
+        .http
+        .post(app.base.join("oauth/token").unwrap())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", stale.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reused.status(), 400);
+
+    let token = output(home.command(&app, &["token"])).await;
+    assert_eq!(token.status.code(), Some(8), "not logged in");
+    assert!(
+        text(&token.stderr).contains("not logged in"),
+        "{}",
+        text(&token.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_login_monzo_no_longer_accepts_says_log_in_again() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    logged_in(&app, &home, &[]).await;
+    // Someone spent the refresh token elsewhere (a copy, an interrupted refresh).
+    let refresh = home.profile("default")["secrets"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let spent = app
+        .http
+        .post(app.base.join("oauth/token").unwrap())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spent.status(), 200);
+    home.make_due("default");
+    let token = output(home.command(&app, &["token"])).await;
+    assert_eq!(token.status.code(), Some(9), "{}", text(&token.stderr));
+    assert!(
+        text(&token.stderr).contains("log in again"),
+        "{}",
+        text(&token.stderr)
+    );
+}
+
+#[tokio::test]
+async fn import_moves_a_token_file_into_a_profile() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    let file = home.dir.path().join("monzo.json");
+    let mut command = home.command(&app, &["login", "--output", file.to_str().unwrap()]);
+    command.env("BROWSER", person(""));
+    assert!(output(command).await.status.success());
+    assert!(
+        !home.profile_file("default").exists(),
+        "--output does not store"
+    );
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+
+    let out = output(home.command(
+        &app,
+        &[
+            "login",
+            "--import",
+            file.to_str().unwrap(),
+            "--profile",
+            "pi",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Delete"),
+        "{}",
+        text(&out.stderr)
+    );
+    let token = output(home.command(&app, &["token", "--profile", "pi"])).await;
+    assert_eq!(
+        text(&token.stdout).trim(),
+        saved["access_token"].as_str().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn the_keyring_holds_the_login_and_is_reported_unreachable_without_a_bus() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    // A real Secret Service on a private session bus: gnome-keyring, its login keyring
+    // created and unlocked with a throwaway password.
+    let script = format!(
+        "set -e; echo throwaway | gnome-keyring-daemon --unlock --components=secrets \
+         --daemonize >/dev/null; {monzo} login; {monzo} token; {monzo} status --format json",
+        monzo = shell_words::quote(workspace_binary("monzo-auth").to_str().unwrap())
+    );
+    let program = Path::new("/usr/bin/dbus-run-session");
+    assert!(
+        program.exists(),
+        "dbus-run-session is missing: `make test` installs dbus and gnome-keyring"
+    );
+    let mut session = clean_command(program);
+    session
+        .args(["--", "sh", "-c", &script])
+        .env("MONZO_AUTH_SERVICE", app.base.as_str())
+        .env("XDG_CONFIG_HOME", home.dir.path().join("config"))
+        .env("XDG_RUNTIME_DIR", home.dir.path().join("runtime"))
+        .env("HOME", home.dir.path())
+        .env("BROWSER", person(""))
+        .stdin(Stdio::null());
+    let out = output(session).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let profile = home.profile("default");
+    assert_eq!(profile["backend"], "keyring");
+    assert!(
+        profile.get("secrets").is_none(),
+        "no token in the file: {profile}"
+    );
+    let lines = text(&out.stdout);
+    let mut lines = lines.lines();
+    let token = lines.next().unwrap();
+    assert!(app.fake().is_access_token_live(token));
+    let report: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(report[0]["backend"], "keyring");
+    assert_eq!(report[0]["monzo"], "valid");
+
+    // From cron or systemd (no session bus): never another place, never a new login.
+    let cron = output(home.command(&app, &["token"])).await;
+    assert_eq!(cron.status.code(), Some(10), "{}", text(&cron.stderr));
+    assert!(
+        text(&cron.stderr).contains("the keyring is not reachable from here"),
+        "{}",
+        text(&cron.stderr)
+    );
+    // status still prints what is stored.
+    let status = output(home.command(&app, &["status"])).await;
+    let shown = text(&status.stdout);
+    assert!(
+        shown.contains(DEMO_USER) && shown.contains("keyring"),
+        "{shown}"
+    );
+}
