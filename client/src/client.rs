@@ -42,14 +42,16 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
+    /// The service's base URL (with a trailing slash).
+    base: Url,
     new_url: Url,
     token_url: Url,
     refresh_url: Url,
     revoke_url: Url,
     metadata_url: Url,
     /// The service URL without credentials, for messages.
-    service_label: String,
+    pub(crate) service_label: String,
 }
 
 impl fmt::Debug for Client {
@@ -176,8 +178,16 @@ impl Client {
             revoke_url: join("oauth/revoke")?,
             metadata_url: join(".well-known/oauth-authorization-server")?,
             service_label: label(&base),
+            base,
             http,
         })
+    }
+
+    /// `path` under the service's base URL.
+    pub(crate) fn url(&self, path: &str) -> Url {
+        self.base
+            .join(path)
+            .expect("a relative path joins onto the checked base")
     }
 
     /// Starts a login session: `POST {service}/new` with a fresh S256 code challenge.
@@ -221,23 +231,24 @@ impl Client {
                 cause: root_cause(&error),
             })?;
         let status = response.status();
+        let not_ours = |status: u16| Error::NotMonzoAuth {
+            service: self.service_label.clone(),
+            status,
+        };
         if status != StatusCode::OK {
             let body = response.json::<ErrorBody>().await.ok();
             return Err(match status.as_u16() {
+                // Routes and methods a monzo-auth service always has: another server is there.
+                404 | 405 | 501 => not_ours(status.as_u16()),
                 // A rate limit on /new passes like an outage does.
                 429 | 500..=599 => Error::ServiceUnavailable,
-                // On /new a 404 means a wrong URL, not an unknown session.
-                404 => Error::UnexpectedResponse { status: 404 },
                 status => contract_error(status, body),
             });
         }
-        let body: NewSessionBody =
-            response
-                .json()
-                .await
-                .map_err(|_| Error::UnexpectedResponse {
-                    status: status.as_u16(),
-                })?;
+        let body: NewSessionBody = response
+            .json()
+            .await
+            .map_err(|_| not_ours(status.as_u16()))?;
         // The URL goes to a browser command line: only a web URL may, never `file:` or
         // anything that could be read as an option.
         let login_url = Url::parse(&body.login_url)

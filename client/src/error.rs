@@ -91,6 +91,18 @@ pub enum Error {
         status: u16,
     },
 
+    /// The server at the service URL answered `POST /new` as no monzo-auth service would (404,
+    /// 405, 501, or something that is not its JSON): a wrong URL, or another server there.
+    #[error(
+        "{service} does not look like a monzo-auth service (HTTP {status} to POST /new); check the service URL"
+    )]
+    NotMonzoAuth {
+        /// The service's URL, without any user name or password.
+        service: String,
+        /// The HTTP status of its answer.
+        status: u16,
+    },
+
     /// The wait was cancelled through a [`Cancel`](crate::Cancel) handle.
     #[error("the login was cancelled")]
     Cancelled,
@@ -141,10 +153,14 @@ pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     }
     if depth == 0 {
         // No deeper cause: the outer text may carry the URL, so say only what kind it was.
-        "no connection".to_owned()
-    } else {
-        sanitize_description(&current.to_string())
+        return "no connection".to_owned();
     }
+    let text = current.to_string();
+    // What TLS says of a plain-HTTP answer to its hello.
+    if text.contains("InvalidContentType") || text.contains("corrupt message") {
+        return "the server does not speak HTTPS there (an http:// service?)".to_owned();
+    }
+    sanitize_description(&text)
 }
 
 #[cfg(test)]
@@ -194,6 +210,10 @@ mod tests {
                 cause: "Connection refused".into(),
             },
             Error::UnexpectedResponse { status: 418 },
+            Error::NotMonzoAuth {
+                service: "http://127.0.0.1:9/".into(),
+                status: 404,
+            },
             Error::Cancelled,
             Error::InvalidServiceUrl { reason: "x" },
             Error::Setup { what: "x" },

@@ -134,6 +134,7 @@
 
 mod cancel;
 mod client;
+mod device;
 mod error;
 mod pacing;
 mod pkce;
@@ -144,6 +145,7 @@ mod token;
 
 pub use cancel::Cancel;
 pub use client::{Client, Login};
+pub use device::DeviceLogin;
 pub use error::Error;
 pub use progress::{Progress, RetryReason};
 pub use token::Token;

@@ -9,7 +9,6 @@ use assert_cmd::assert::Assert;
 use e2e_tests::*;
 use fake_monzo::Failure;
 use serde_json::Value;
-use url::Url;
 
 /// Long enough for a loaded CI machine, short enough that a hang fails the test.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -312,6 +311,34 @@ async fn an_expired_session_exits_4() {
 }
 
 #[tokio::test]
+async fn https_to_an_http_service_and_a_server_that_is_not_monzo_auth_are_named() {
+    let app = spawn_app().await;
+    let mut https = app.base.clone();
+    https.set_scheme("https").unwrap();
+    let mut command = login(&app);
+    command
+        .args(["--service", https.as_str()])
+        .env("BROWSER", "true");
+    let err = stderr(&run(command).await.code(5));
+    assert!(err.contains("does not speak HTTPS there"), "{err}");
+    assert!(
+        !err.to_lowercase().contains("corrupt"),
+        "no TLS jargon: {err}"
+    );
+
+    // The stand-in's API is a web server, but no monzo-auth service.
+    let mut command = login(&app);
+    command
+        .args(["--service", app.monzo.api_url.as_str()])
+        .env("BROWSER", "true");
+    let err = stderr(&run(command).await.code(6));
+    assert!(
+        err.contains("does not look like a monzo-auth service (HTTP 404 to POST /new)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn an_unreachable_service_exits_5_with_one_line() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -344,6 +371,18 @@ async fn bad_or_missing_flags_are_usage_errors() {
         let err = stderr(&assert);
         assert_eq!(err.lines().count(), 1, "{service}: {err}");
         assert!(err.starts_with("monzo-auth: --service: "), "{err}");
+    }
+    // A bare host and port: the URL that was meant.
+    for (service, meant) in [
+        ("127.0.0.1:3000", "http://127.0.0.1:3000/"),
+        ("localhost:3000/", "http://localhost:3000/"),
+    ] {
+        let mut command = clean_command(&workspace_binary("monzo-auth"));
+        command
+            .args(["login", "--service", service])
+            .stdin(Stdio::null());
+        let err = stderr(&run(command).await.code(2));
+        assert!(err.contains(&format!("did you mean {meant} ?")), "{err}");
     }
     // An --output that cannot be written is found out before anyone logs in.
     let mut command = clean_command(&workspace_binary("monzo-auth"));
@@ -452,7 +491,7 @@ async fn wait_for_approval_gives_up_with_its_own_exit_code() {
 }
 
 #[tokio::test]
-async fn no_browser_with_qr_shows_the_url_and_a_qr_code_for_a_phone() {
+async fn no_browser_with_qr_shows_a_device_code_and_a_qr_code_for_a_phone() {
     let app = spawn_app().await;
     let mut command = login(&app);
     // Would fail loudly if it were used.
@@ -460,15 +499,24 @@ async fn no_browser_with_qr_shows_the_url_and_a_qr_code_for_a_phone() {
         .env("BROWSER", "false")
         .args(["--no-browser", "--qr"]);
     let mut running = Running::start(command);
-    let err = running
-        .wait_for_stderr("Waiting for you to approve in the browser")
-        .await;
-    let url_line = err
+    let err = running.wait_for_stderr("Waiting for the code").await;
+    assert!(err.contains("enter the code"), "{err}");
+    let code = err
         .lines()
         .map(str::trim)
-        .find(|line| line.starts_with(app.monzo.auth_url.as_str()))
-        .unwrap_or_else(|| panic!("no login URL in: {err}"));
-    let login_url: Url = url_line.parse().expect("the login URL");
+        .find(|line| line.len() == 9 && line.as_bytes()[4] == b'-')
+        .unwrap_or_else(|| panic!("no XXXX-XXXX code in: {err}"));
+    assert!(
+        err.contains(&format!(
+            "open {} on any device",
+            app.base.join("device").unwrap()
+        )),
+        "{err}"
+    );
+    // A loopback service: the person is told a phone cannot reach it.
+    assert!(err.contains("is this machine only"), "{err}");
+    let complete = app.base.join(&format!("device?user_code={code}")).unwrap();
+    assert!(err.contains(complete.as_str()), "{err}");
     assert!(
         err.contains('█') && err.contains('▀'),
         "no QR code in: {err}"
@@ -476,14 +524,58 @@ async fn no_browser_with_qr_shows_the_url_and_a_qr_code_for_a_phone() {
     assert!(!err.contains("Could not open a browser"), "{err}");
 
     // The person scans the code and logs in on their phone.
-    let driver = app.driver();
-    let redirect = driver
-        .at_monzo(&login_url, DEMO_USER, Decision::Approve)
+    app.driver()
+        .approve_device(&complete, DEMO_USER, Decision::Approve)
         .await;
-    assert_eq!(driver.callback(&redirect.callback_url).await.status(), 303);
     let (code, out, err) = running.finish().await;
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(token_json(&out)["user_id"], DEMO_USER);
+    assert!(
+        last_line(&err).starts_with(&format!("Logged in as {DEMO_USER} (valid until ")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_login_url_is_always_printed_and_no_browser_starts_without_a_display() {
+    let app = spawn_app_with(AppOptions::default().env("SESSION_TTL_SECS", "2")).await;
+    // No BROWSER, no DISPLAY: nothing is launched (no xdg-open noise), the URL is printed.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("launched");
+    let fake_opener = dir.path().join("xdg-open");
+    std::fs::write(
+        &fake_opener,
+        format!("#!/bin/sh\ntouch {}\n", marker.display()),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&fake_opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut command = login(&app);
+    command.env("PATH", &path);
+    let err = stderr(&run(command).await.code(4));
+    assert!(
+        err.contains(&format!("\n  {}", app.monzo.auth_url)),
+        "no URL in: {err}"
+    );
+    assert!(!marker.exists(), "a browser was started without a display");
+    // With a display the platform's opener runs, and the URL is printed all the same.
+    let mut command = login(&app);
+    command.env("PATH", &path).env("DISPLAY", ":0");
+    let err = stderr(&run(command).await.code(4));
+    assert!(err.contains("Opening your browser."), "{err}");
+    assert!(
+        err.contains(&format!("\n  {}", app.monzo.auth_url)),
+        "no URL in: {err}"
+    );
+    assert!(marker.exists(), "the opener was not started");
 }
 
 #[tokio::test]

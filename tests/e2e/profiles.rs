@@ -254,7 +254,7 @@ async fn exec_runs_the_command_with_the_token_and_passes_its_exit_code() {
 }
 
 #[tokio::test]
-async fn status_reports_valid_then_evicted_and_the_facts_with_the_service_down() {
+async fn status_reports_valid_pending_approval_and_evicted() {
     let app = spawn_app().await;
     let home = Home::new();
     logged_in(&app, &home, &[]).await;
@@ -459,5 +459,81 @@ async fn the_keyring_holds_the_login_and_is_reported_unreachable_without_a_bus()
     assert!(
         shown.contains(DEMO_USER) && shown.contains("keyring"),
         "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_process_killed_before_monzo_answers_leaves_a_working_profile() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    logged_in(&app, &home, &[]).await;
+    home.make_due("default");
+    let before = home.profile("default");
+    // Monzo is down for the first try: the refresh waits to try again, and is killed meanwhile.
+    app.fake().fail_next(1, fake_monzo::Failure::Status(503));
+    let calls = app.fake().stats().token_calls;
+    let mut child = home
+        .command(&app, &["token"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while app.fake().stats().token_calls == calls {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresh never reached Monzo"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(home.profile("default"), before, "the profile is untouched");
+    let token = output(home.command(&app, &["token"])).await;
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    assert!(app.fake().is_access_token_live(text(&token.stdout).trim()));
+}
+
+#[tokio::test]
+async fn status_prints_the_stored_facts_when_monzo_cannot_be_reached() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    logged_in(&app, &home, &[]).await;
+    let mut profile = home.profile("default");
+    profile["monzo_api_url"] = Value::from("http://127.0.0.1:9/");
+    std::fs::write(home.profile_file("default"), profile.to_string()).unwrap();
+    drop(app);
+    let home_app = spawn_app().await; // a service elsewhere: status needs none
+    let status = output(home.command(&home_app, &["status"])).await;
+    let shown = text(&status.stdout);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    assert!(
+        shown.contains(DEMO_USER) && shown.contains("expires:"),
+        "{shown}"
+    );
+    assert!(shown.contains("not reachable"), "{shown}");
+}
+
+#[tokio::test]
+async fn logging_in_again_remembers_the_profiles_service() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    logged_in(&app, &home, &["--profile", "pi"]).await;
+    let mut again = home.command(&app, &["login", "--profile", "pi"]);
+    again
+        .env_remove("MONZO_AUTH_SERVICE")
+        .env("BROWSER", person(""));
+    let out = output(again).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(app.fake().stats().successful_code_exchanges, 2);
+    // A profile never logged in has no service to remember.
+    let mut fresh = home.command(&app, &["login", "--profile", "new"]);
+    fresh.env_remove("MONZO_AUTH_SERVICE");
+    let out = output(fresh).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--service URL is required"),
+        "{}",
+        text(&out.stderr)
     );
 }

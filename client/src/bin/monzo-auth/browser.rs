@@ -25,6 +25,20 @@ const LIST_SEPARATOR: char = ';';
 #[cfg(not(windows))]
 const LIST_SEPARATOR: char = ':';
 
+/// Whether to start a browser: an explicit `BROWSER` always; otherwise only where there is a
+/// display to show it on (not over SSH, not on a Linux console or server without `DISPLAY` or
+/// `WAYLAND_DISPLAY`), so that no launcher's noise reaches a terminal where nothing can open.
+pub fn wanted() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
+    if set("BROWSER") {
+        return true;
+    }
+    if set("SSH_CONNECTION") || set("SSH_TTY") {
+        return false;
+    }
+    cfg!(any(target_os = "macos", windows)) || set("DISPLAY") || set("WAYLAND_DISPLAY")
+}
+
 /// Opens `url` in a browser, in the background: the login goes on meanwhile, and if no
 /// browser could be started the URL is printed through `status`.
 pub fn open(url: &Url, status: Status) {

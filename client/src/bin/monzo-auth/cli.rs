@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use monzo_auth_client::{Cancel, Client, Error, Login, Progress, RetryReason, Token, Url};
+use monzo_auth_client::{
+    Cancel, Client, DeviceLogin, Error, Login, Progress, RetryReason, Token, Url,
+};
 use qrcode::QrCode;
 use qrcode::render::unicode::Dense1x2;
 
@@ -202,8 +204,16 @@ struct ServiceArg {
 
 #[derive(Args, Debug)]
 struct LoginArgs {
-    #[command(flatten)]
-    service: ServiceArg,
+    // Optional here: a profile logging in again remembers its service.
+    #[arg(
+        long,
+        env = "MONZO_AUTH_SERVICE",
+        value_name = "URL",
+        help = "The monzo-auth service's base URL, e.g. http://127.0.0.1:3000/ or \
+                https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/ [default: the \
+                profile's, when it logged in before]"
+    )]
+    service: Option<String>,
 
     #[command(flatten)]
     profile: ProfileArg,
@@ -223,11 +233,13 @@ struct LoginArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["no_store", "output", "format"])]
     import: Option<PathBuf>,
 
-    /// Print the login URL (on stderr) instead of opening a browser.
+    /// Log in on any device instead of this one's browser: prints a short code to enter at
+    /// the service's /device page (the service's device flow).
     #[arg(long)]
     no_browser: bool,
 
-    /// Also draw the login URL as a QR code on stderr, to log in on a phone.
+    /// Like --no-browser, and draws the page (code filled in) as a QR code on stderr, to log in
+    /// on a phone.
     #[arg(long)]
     qr: bool,
 
@@ -463,9 +475,27 @@ fn chosen(
     }
 }
 
-/// A client of `--service`, or a usage error that says what is wrong with it.
+/// A client of `--service`, or a usage error that says what is wrong with it (with the URL
+/// the person probably meant, for `127.0.0.1:3000` or `localhost:3000`).
 pub fn service_client(service: &str) -> Result<Client, CliError> {
-    Client::new(parse_url("--service", service)?).map_err(|error| match error {
+    let bare = !service.contains("://");
+    let suggest = || {
+        CliError::Usage(format!(
+            "--service: {service:?} is not a URL; did you mean http://{}/ ?",
+            service.trim_end_matches('/')
+        ))
+    };
+    let url = match Url::parse(service) {
+        Ok(url) if bare && !matches!(url.scheme(), "http" | "https") => return Err(suggest()),
+        Ok(url) => url,
+        Err(_) if bare => return Err(suggest()),
+        Err(error) => {
+            return Err(CliError::Usage(format!(
+                "--service: {service:?} is not a URL ({error})"
+            )));
+        }
+    };
+    Client::new(url).map_err(|error| match error {
         Error::InvalidServiceUrl { reason } => {
             CliError::Usage(format!("--service: the URL is not usable: {reason}"))
         }
@@ -491,15 +521,38 @@ fn check_output_dir(path: &Path) -> Result<(), CliError> {
 }
 
 async fn login(args: LoginArgs) -> Result<(), CliError> {
-    let client = service_client(&args.service.service)?;
     let stored = !(args.no_store || args.output.is_some() || args.format.is_some());
     let name = profiles::profile_name(&args.profile.profile)?;
+    let service = match &args.service {
+        Some(service) => service.clone(),
+        // The service this profile logged in through before.
+        None => profiles::store()
+            .ok()
+            .and_then(|store| store.facts(&name).ok())
+            .map(|profile| profile.service.to_string())
+            .ok_or_else(|| {
+                CliError::Usage(
+                    "--service URL is required (or MONZO_AUTH_SERVICE): the monzo-auth service \
+                     to log in through"
+                        .into(),
+                )
+            })?,
+    };
+    let client = service_client(&service)?;
+    let service = Url::parse(&service).expect("checked by service_client");
     let wanted = args.store.map(|choice| match choice {
         StoreChoice::Keyring => Backend::Keyring,
         StoreChoice::File => Backend::File,
     });
     if let Some(path) = &args.import {
-        return import(&client, &args, &name, path, wanted).await;
+        return import(&client, &service, &name, path, wanted).await;
+    }
+    // Found out now, not once the token is here and nowhere to keep it.
+    if stored {
+        profiles::store()?;
+        if wanted == Some(Backend::Keyring) && !monzo_auth_client::profile::keyring_reachable() {
+            return Err(CliError::Profile(ProfileError::KeyringUnreachable(name)));
+        }
     }
     let accounts = approval::accounts_url(&parse_url("--monzo-api-url", &args.monzo_api_url)?)?;
     if let Some(path) = &args.output {
@@ -514,7 +567,6 @@ async fn login(args: LoginArgs) -> Result<(), CliError> {
     status.clear();
     let token = result?;
     if stored {
-        let service = Url::parse(&args.service.service).expect("checked by service_client");
         let monzo_api_url = client.monzo_api_url().await.ok().flatten();
         let (backend, path) =
             profiles::keep(&name, &service, monzo_api_url, &token, wanted, issued_at)?;
@@ -541,7 +593,7 @@ async fn login(args: LoginArgs) -> Result<(), CliError> {
 /// `login --import FILE`: a token file from `login --output` becomes the profile's login.
 async fn import(
     client: &Client,
-    args: &LoginArgs,
+    service: &Url,
     name: &monzo_auth_client::profile::ProfileName,
     path: &Path,
     wanted: Option<Backend>,
@@ -561,12 +613,11 @@ async fn import(
     )
     .map(|at| u64::try_from(at.unix_timestamp()).unwrap_or(0))
     .map_err(|_| CliError::Usage("--import: the token's expires is not a time".into()))?;
-    let service = Url::parse(&args.service.service).expect("checked by service_client");
     let monzo_api_url = client.monzo_api_url().await.ok().flatten();
     // Stored with its own expiry: `keep` adds expires_in to the time given.
     let issued_at = expires_at.saturating_sub(token.expires_in);
     let (backend, stored) =
-        profiles::keep(name, &service, monzo_api_url, &token, wanted, issued_at)?;
+        profiles::keep(name, service, monzo_api_url, &token, wanted, issued_at)?;
     eprintln!(
         "Imported the login of {} into profile {name} ({backend}, {}). Delete {} now: the \
          profile holds its refresh token from here on, and a second copy would be used up.",
@@ -585,19 +636,39 @@ async fn login_with(
     cancel: &Cancel,
     status: &Status,
 ) -> Result<Token, CliError> {
-    let login = tokio::select! {
-        biased;
-        () = cancel.cancelled() => return Err(CliError::Interrupted),
-        login = client.start_login() => login?,
+    let token = if args.no_browser || args.qr {
+        // A short code to type on any device: the service's device flow.
+        let device = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(CliError::Interrupted),
+            device = client.start_device_login() => device?,
+        };
+        show_device_code(args, &device);
+        status.set(WAITING_FOR_CODE);
+        client
+            .wait_for_device_token(&device, cancel, |progress| {
+                status.set(match progress {
+                    Progress::Waiting { .. } => WAITING_FOR_CODE.to_owned(),
+                    progress => describe(progress),
+                })
+            })
+            .await?
+    } else {
+        let login = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(CliError::Interrupted),
+            login = client.start_login() => login?,
+        };
+        let launch = browser::wanted();
+        show_login_url(&login, launch);
+        if launch {
+            browser::open(login.login_url(), status.clone());
+        }
+        status.set(WAITING);
+        client
+            .wait_for_token(&login, cancel, |progress| status.set(describe(progress)))
+            .await?
     };
-    show_login_url(args, &login);
-    if !args.no_browser {
-        browser::open(login.login_url(), status.clone());
-    }
-    status.set(WAITING);
-    let token = client
-        .wait_for_token(&login, cancel, |progress| status.set(describe(progress)))
-        .await?;
     if args.wait_for_approval {
         status.restart_clock();
         status.set("Token received; checking access at Monzo…");
@@ -622,6 +693,7 @@ async fn login_with(
 }
 
 const WAITING: &str = "Waiting for you to approve in the browser…";
+const WAITING_FOR_CODE: &str = "Waiting for the code to be entered and the login approved…";
 
 /// The status line for a step of the wait.
 pub fn describe(progress: Progress) -> String {
@@ -637,14 +709,42 @@ pub fn describe(progress: Progress) -> String {
     }
 }
 
-/// `--no-browser` and `--qr`: the URL (and its QR code) on stderr, for the person to open.
-fn show_login_url(args: &LoginArgs, login: &Login) {
-    if !(args.no_browser || args.qr) {
-        return;
-    }
-    eprintln!("Open this URL to log in to Monzo:\n  {}", login.login_url());
+/// The login URL on stderr, always: the browser may open elsewhere, or not at all.
+fn show_login_url(login: &Login, launched: bool) {
+    eprintln!(
+        "{}Open this URL to log in to Monzo:\n  {}",
+        if launched {
+            "Opening your browser. "
+        } else {
+            ""
+        },
+        login.login_url()
+    );
+}
+
+/// `--no-browser` and `--qr`: the code, where to enter it, and (with `--qr`) a QR code of the
+/// page with the code filled in, on stderr.
+fn show_device_code(args: &LoginArgs, device: &DeviceLogin) {
+    let host = device.verification_uri.host_str().unwrap_or("");
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    eprintln!(
+        "To log in, open {} on any device and enter the code\n\n    {}\n\n\
+         (or open {} to have it filled in). The device must be able to reach this service{}.",
+        device.verification_uri,
+        device.user_code,
+        device.verification_uri_complete,
+        if loopback {
+            format!(": {host} is this machine only, a phone cannot reach it")
+        } else {
+            String::new()
+        }
+    );
     if args.qr {
-        match QrCode::new(login.login_url().as_str()) {
+        match QrCode::new(device.verification_uri_complete.as_str()) {
             // Light modules drawn as blocks: terminals are mostly dark, and a QR code reads
             // as dark-on-light, quiet zone included.
             Ok(code) => eprintln!(
@@ -669,14 +769,22 @@ fn deliver(args: &LoginArgs, token: &Token) -> Result<(), CliError> {
                 CliError::Output(format!("cannot write {}: {error}", path.display()))
             })?;
             eprintln!(
-                "Logged in as {}; token written to {}",
+                "Logged in as {} (valid until {}); token written to {}",
                 token.user_id,
+                token.expires,
                 path.display()
             );
             Ok(())
         }
-        None => output::to_stdout(&text)
-            .map_err(|error| CliError::Output(format!("cannot write to stdout: {error}"))),
+        None => {
+            output::to_stdout(&text)
+                .map_err(|error| CliError::Output(format!("cannot write to stdout: {error}")))?;
+            eprintln!(
+                "Logged in as {} (valid until {})",
+                token.user_id, token.expires
+            );
+            Ok(())
+        }
     }
 }
 
