@@ -122,7 +122,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(stand_in_url) = stand_in_url {
         println!(
             "monzo-auth demo: listening on {local_addr}; a built-in stand-in plays Monzo at {stand_in_url} (no real bank involved).\n\
-             Open {base} in a browser to walk through a login. Ctrl-C stops."
+             Open {base} in a browser to walk through a login, or try the CLI:\n  \
+             monzo-auth login --service {base} && monzo-auth token\n\
+             Ctrl-C stops."
         );
     } else {
         println!(

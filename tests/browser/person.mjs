@@ -2,8 +2,10 @@
 //
 //   node person.mjs approve URL   open Monzo's login URL, click Approve, land on the service's
 //                                 "you're logged in" page (this is what BROWSER runs for the CLI)
-//   node person.mjs demo URL      walk the demo landing page: start a login, approve in the tab it
-//                                 opens, wait for the (masked) token
+//   node person.mjs demo URL      walk the demo landing page on a phone-sized viewport (390 px):
+//                                 start a login, approve in the tab it opens, wait for the
+//                                 (masked) token; measure the buttons' contrast and whether a
+//                                 token wraps; then ask for a page that does not exist
 //
 // Screenshots and a JSON summary (page texts, and the path of every page the browser navigated
 // to, never a query string: those carry codes and states) go to $BROWSER_ARTIFACTS.
@@ -54,6 +56,20 @@ context.on('console', (message) => {
   if (message.type() === 'error') consoleErrors.push(message.text());
 });
 
+// WCAG 2 contrast ratio of an element's text on its background (both opaque rgb()).
+async function contrastOf(page, selector) {
+  return page.$eval(selector, (el) => {
+    const style = getComputedStyle(el);
+    const rgb = (text) => text.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const [a, b] = [lum(rgb(style.color)), lum(rgb(style.backgroundColor))].sort((x, y) => y - x);
+    return (a + 0.05) / (b + 0.05);
+  });
+}
+
 async function approveAt(page) {
   await page.waitForSelector('#approve', { timeout });
   await page.screenshot({ path: join(artifacts, `${mode}-monzo-login.png`) });
@@ -65,6 +81,7 @@ async function approveAt(page) {
 const summary = { mode, navigations, consoleErrors };
 try {
   const page = await context.newPage();
+  if (mode === 'demo') await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(url, { timeout });
   if (mode === 'approve') {
     await approveAt(page);
@@ -73,6 +90,8 @@ try {
     await page.screenshot({ path: join(artifacts, 'approve-done.png') });
   } else {
     summary.landingText = await page.textContent('main');
+    summary.landingTitle = await page.title();
+    summary.startContrast = await contrastOf(page, '#start');
     await page.screenshot({ path: join(artifacts, 'demo-landing.png') });
     await page.click('#start');
     await page.waitForSelector('#login:visible', { timeout });
@@ -82,7 +101,17 @@ try {
     await page.waitForSelector('#step-token:visible', { timeout });
     summary.maskedToken = await page.textContent('#token');
     summary.resultText = await page.textContent('main');
+    summary.loginContrast = await contrastOf(page, '#login');
+    // A value on one line has one box; a wrapped one has several.
+    summary.wrappedValues = await page.$$eval('dd code', (codes) =>
+      codes.filter((code) => code.getClientRects().length > 1).map((code) => code.id));
     await page.screenshot({ path: join(artifacts, 'demo-token.png') });
+    // Chromium reports the 404 itself as a console error: the pages' errors are those so far.
+    summary.consoleErrors = consoleErrors.slice();
+    const missing = await page.goto(new URL('no-such-page', url).href, { timeout });
+    summary.missingStatus = missing.status();
+    summary.missingType = missing.headers()['content-type'];
+    summary.missingText = await page.textContent('main');
   }
 } catch (error) {
   summary.error = String(error);

@@ -156,6 +156,29 @@ fn the_demo_page_walks_a_login_in_a_real_browser() {
         serde_json::json!([]),
         "CSP or script errors in the pages"
     );
+    // WCAG AA for the buttons' text (4.5:1), and no value broken mid-token at 390 px.
+    for button in ["startContrast", "loginContrast"] {
+        let ratio = summary[button].as_f64().unwrap();
+        assert!(ratio >= 4.5, "{button}: {ratio:.2}:1");
+    }
+    assert_eq!(summary["wrappedValues"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["landingTitle"], "monzo-auth demo", "not doubled");
+    // A browser asking for a page that is not there gets a page.
+    assert_eq!(summary["missingStatus"], 404);
+    assert!(
+        summary["missingType"]
+            .as_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{summary}"
+    );
+    assert!(
+        summary["missingText"]
+            .as_str()
+            .unwrap()
+            .contains("Page not found"),
+        "{summary}"
+    );
     assert_screenshot("demo-landing.png");
     assert_screenshot("demo-token.png");
 }

@@ -79,7 +79,50 @@ async fn the_demo_landing_page_allows_only_its_own_script() {
     assert!(csp.contains("connect-src 'self'"), "{csp}");
     let html = response.text().await.unwrap();
     assert!(html.contains("demo mode") && html.contains("Start a login"));
+    assert!(
+        html.contains("<noscript>"),
+        "a line for browsers without script"
+    );
+    assert!(html.contains("<title>monzo-auth demo</title>"), "{html}");
     assert_no_third_party_references(&html);
+}
+
+#[tokio::test]
+async fn a_browser_asking_for_an_unknown_route_gets_a_page_and_api_clients_json() {
+    let app = spawn_app().await;
+    let url = app.base.join("no/such/page").unwrap();
+    let page = app
+        .http
+        .get(url.clone())
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+    assert_page_headers(&page);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<title>Page not found \u{b7} monzo-auth</title>"),
+        "{html}"
+    );
+    assert_no_third_party_references(&html);
+    JsonAnswer::read(app.http.get(url.clone()).send().await.unwrap())
+        .await
+        .assert_error(404, "not_found");
+    JsonAnswer::read(
+        app.http
+            .get(url)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .assert_error(404, "not_found");
+    // The plain landing page names the service once.
+    let landing = app.http.get(app.base.clone()).send().await.unwrap();
+    let html = landing.text().await.unwrap();
+    assert!(html.contains("<title>monzo-auth</title>"), "{html}");
 }
 
 use crate::process;

@@ -132,6 +132,14 @@ async fn demo_mode_walks_the_whole_flow_against_its_stand_in() {
         banner.contains(&format!("Open {}", server.base)),
         "{banner}"
     );
+    // And the CLI command to try, aimed at this server.
+    assert!(
+        banner.contains(&format!(
+            "monzo-auth login --service {} && monzo-auth token",
+            server.base
+        )),
+        "{banner}"
+    );
 }
 
 #[tokio::test]

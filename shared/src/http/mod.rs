@@ -121,10 +121,24 @@ async fn healthz(State(flow): State<AppState>) -> Result<&'static str, ApiError>
     Ok("ok")
 }
 
+/// An unknown route: a small page for a browser navigating there (it asks for `text/html`),
+/// the contract's JSON 404 for everyone else.
+async fn no_such_route(headers: axum::http::HeaderMap) -> Response {
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        pages::not_found().into_response()
+    } else {
+        ApiError::NoSuchRoute.into_response()
+    }
+}
+
 /// Finishes a set of routes into a servable app.
 pub fn into_app(routes: Router<AppState>, state: AppState) -> Router {
     routes
-        .fallback(|| async { ApiError::NoSuchRoute })
+        .fallback(no_such_route)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Layers wrap each route and the fallbacks, so they see the matched route template.
         // A panic still answers: the contract's 500 (the page routes answer a page).

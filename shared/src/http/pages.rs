@@ -93,6 +93,8 @@ impl std::fmt::Display for Tone {
 #[template(path = "layout.html")]
 struct Layout<'a> {
     title: &'a str,
+    /// The browser tab's: the heading, then the service's name unless it already starts with it.
+    page_title: &'a str,
     tone: Tone,
     style: &'static str,
     main: &'a str,
@@ -131,9 +133,15 @@ impl Page {
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
         // Only a value's Display can fail, and the pages show text and numbers.
+        let page_title = if self.title.starts_with("monzo-auth") {
+            self.title.to_owned()
+        } else {
+            format!("{} \u{b7} monzo-auth", self.title)
+        };
         let html = self.main.and_then(|main| {
             Layout {
                 title: self.title,
+                page_title: &page_title,
                 tone: self.tone,
                 style: STYLE,
                 main: &main,
@@ -272,6 +280,20 @@ struct LoggedIn;
 
 pub fn logged_in() -> Page {
     Page::new(StatusCode::OK, "You're logged in", Tone::Ok, &LoggedIn)
+}
+
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFound;
+
+/// An unknown route asked for by a browser (API clients get the JSON 404).
+pub fn not_found() -> Page {
+    Page::new(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        Tone::Bad,
+        &NotFound,
+    )
 }
 
 #[derive(Template)]
