@@ -23,7 +23,11 @@ async fn the_python_loop_logs_in() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("login.py");
-    std::fs::write(&script, doc_block("docs/api.md", "## Over plain HTTP", "python")).unwrap();
+    std::fs::write(
+        &script,
+        doc_block("docs/api.md", "## Over plain HTTP", "python"),
+    )
+    .unwrap();
     // A person approving in a "browser": fake-monzo walks the login and the callback. Python's
     // webbrowser runs $BROWSER as one program (no arguments), hence the wrapper.
     let browser = dir.path().join("browser");
@@ -78,8 +82,15 @@ fn the_readme_starts_where_a_hobbyist_starts() {
         .lines()
         .position(|line| line.starts_with("## "))
         .expect("sections");
-    assert!(first_heading <= 60, "the first section starts at line {first_heading}");
-    let top = readme.lines().take(first_heading).collect::<Vec<_>>().join("\n");
+    assert!(
+        first_heading <= 60,
+        "the first section starts at line {first_heading}"
+    );
+    let top = readme
+        .lines()
+        .take(first_heading)
+        .collect::<Vec<_>>()
+        .join("\n");
     for needed in [
         "Do you need it?",
         "cargo install",
@@ -91,7 +102,12 @@ fn the_readme_starts_where_a_hobbyist_starts() {
     ] {
         assert!(top.contains(needed), "the README's top lacks {needed:?}");
     }
-    for doc in ["docs/api.md", "docs/configuration.md", "docs/security.md", "docs/aws.md"] {
+    for doc in [
+        "docs/api.md",
+        "docs/configuration.md",
+        "docs/security.md",
+        "docs/aws.md",
+    ] {
         assert!(readme.contains(&format!("]({doc})")), "no link to {doc}");
         assert!(read(doc).contains("](../README.md)"), "{doc} links back");
     }
@@ -99,7 +115,12 @@ fn the_readme_starts_where_a_hobbyist_starts() {
 
 #[test]
 fn no_example_uses_service_before_defining_it_or_puts_a_secret_on_a_command_line() {
-    for doc in ["README.md", "docs/api.md", "docs/aws.md", "docs/configuration.md"] {
+    for doc in [
+        "README.md",
+        "docs/api.md",
+        "docs/aws.md",
+        "docs/configuration.md",
+    ] {
         let text = read(doc);
         if let Some(used) = text.find("\"$SERVICE\"") {
             let defined = text.find("SERVICE=").unwrap_or(usize::MAX);

@@ -333,6 +333,23 @@ async fn logout_revokes_at_monzo_even_from_an_expired_token_and_forgets_the_prof
         "{}",
         text(&token.stderr)
     );
+    let status = output(home.command(&app, &["status"])).await;
+    assert_eq!(status.status.code(), Some(8), "{}", text(&status.stdout));
+
+    // A live token: revoked as it is, and Monzo refuses it after.
+    logged_in(&app, &home, &["--profile", "live"]).await;
+    let access = home.profile("live")["secrets"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(app.fake().is_access_token_live(&access));
+    let out = output(home.command(&app, &["logout", "--all"])).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !app.fake().is_access_token_live(&access),
+        "whoami refuses it"
+    );
+    assert!(!home.profile_file("live").exists());
 }
 
 #[tokio::test]

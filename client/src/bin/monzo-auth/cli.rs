@@ -26,7 +26,7 @@ const EXIT_EXPIRED: u8 = 4;
 const EXIT_UNAVAILABLE: u8 = 5;
 const EXIT_FAILED: u8 = 6;
 const EXIT_APPROVAL_TIMEOUT: u8 = 7;
-pub const EXIT_NOT_LOGGED_IN: u8 = 8;
+const EXIT_NOT_LOGGED_IN: u8 = 8;
 const EXIT_LOGIN_INVALID: u8 = 9;
 const EXIT_STORE_UNREACHABLE: u8 = 10;
 /// 128 + SIGINT, as shells report a process stopped by Ctrl-C.

@@ -279,6 +279,9 @@ struct Report {
     monzo: &'static str,
     approval_pending: Option<bool>,
     problem: Option<String>,
+    /// The exit code the problem maps to.
+    #[serde(skip)]
+    exit: u8,
 }
 
 /// `monzo-auth status`: what is stored, and whether Monzo still accepts it. Stored facts are
@@ -295,9 +298,7 @@ pub async fn status(names: Vec<ProfileName>, json: bool) -> Result<u8, CliError>
     let mut worst = 0;
     for name in &names {
         let report = report(&store, name, &http).await;
-        if report.problem.is_some() {
-            worst = crate::cli::EXIT_NOT_LOGGED_IN.max(worst);
-        }
+        worst = worst.max(report.exit);
         reports.push(report);
     }
     let mut out = String::new();
@@ -373,11 +374,13 @@ async fn report(store: &Store, name: &ProfileName, http: &reqwest::Client) -> Re
         monzo: "unchecked",
         approval_pending: None,
         problem: None,
+        exit: 0,
     };
     let facts = match store.facts(name) {
         Ok(facts) => facts,
         Err(error) => {
             report.problem = Some(error.to_string());
+            report.exit = CliError::Profile(error).exit_code();
             return report;
         }
     };
@@ -389,6 +392,7 @@ async fn report(store: &Store, name: &ProfileName, http: &reqwest::Client) -> Re
         Ok(profile) => profile,
         Err(error) => {
             report.problem = Some(error.to_string());
+            report.exit = CliError::Profile(error).exit_code();
             return report;
         }
     };
