@@ -79,7 +79,7 @@ struct PendingBody {
 
 /// The service's 200 answer to `/oauth/token`: Monzo's, less its `client_id`.
 #[derive(Deserialize)]
-struct RefreshedBody {
+pub(crate) struct RefreshedBody {
     access_token: String,
     #[serde(default)]
     refresh_token: Option<String>,
@@ -89,6 +89,18 @@ struct RefreshedBody {
 }
 
 impl RefreshedBody {
+    /// The token of a fresh login (a device flow's), its expiry counted from `asked`.
+    pub(crate) fn into_new_token(self, asked: SystemTime) -> Token {
+        Token {
+            expires: expires_after(asked, self.expires_in),
+            access_token: self.access_token,
+            refresh_token: self.refresh_token,
+            expires_in: self.expires_in,
+            token_type: self.token_type,
+            user_id: self.user_id,
+        }
+    }
+
     /// The token, its expiry counted from `asked` (the service does not send one), and the
     /// refresh token that was used kept if no new one came: a server that issues none leaves
     /// the old one working (RFC 6749 section 6).
@@ -226,10 +238,7 @@ impl Client {
             ])
             .send()
             .await
-            .map_err(|error| Error::Unreachable {
-                service: self.service_label.clone(),
-                cause: root_cause(&error),
-            })?;
+            .map_err(|error| self.unreachable(&error))?;
         let status = response.status();
         let not_ours = |status: u16| Error::NotMonzoAuth {
             service: self.service_label.clone(),
@@ -468,10 +477,7 @@ impl Client {
             .form(&[("token", access_token), ("token_type_hint", "access_token")])
             .send()
             .await
-            .map_err(|error| Error::Unreachable {
-                service: self.service_label.clone(),
-                cause: root_cause(&error),
-            })?;
+            .map_err(|error| self.unreachable(&error))?;
         match response.status().as_u16() {
             200 => Ok(()),
             429 | 500..=599 => Err(Error::ServiceUnavailable),
@@ -499,10 +505,7 @@ impl Client {
             .get(self.metadata_url.clone())
             .send()
             .await
-            .map_err(|error| Error::Unreachable {
-                service: self.service_label.clone(),
-                cause: root_cause(&error),
-            })?;
+            .map_err(|error| self.unreachable(&error))?;
         match response.status().as_u16() {
             200 => Ok(response
                 .json::<Metadata>()

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Deserialize;
 use url::Url;
 
+use crate::client::RefreshedBody;
 use crate::error::root_cause;
 use crate::pacing::{BACKOFF_CAP, MIN_DELAY, SLOW_DOWN_STEP, backoff, random_jitter};
-use crate::token::expires_after;
 use crate::{Cancel, Client, Error, Progress, RetryReason, Token};
 
 /// The `client_id` the CLI's device logins carry (there is no registration: it names the app).
@@ -49,16 +49,6 @@ struct Started {
     verification_uri_complete: String,
     expires_in: u64,
     interval: u64,
-}
-
-#[derive(Deserialize)]
-struct Issued {
-    access_token: String,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    expires_in: u64,
-    token_type: String,
-    user_id: String,
 }
 
 #[derive(Deserialize)]
@@ -163,18 +153,11 @@ impl Client {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     if status == 200 {
-                        let issued: Issued = response
-                            .json()
+                        return response
+                            .json::<RefreshedBody>()
                             .await
-                            .map_err(|_| Error::UnexpectedResponse { status })?;
-                        return Ok(Token {
-                            expires: expires_after(asked, issued.expires_in),
-                            access_token: issued.access_token,
-                            refresh_token: issued.refresh_token,
-                            expires_in: issued.expires_in,
-                            token_type: issued.token_type,
-                            user_id: issued.user_id,
-                        });
+                            .map(|issued| issued.into_new_token(asked))
+                            .map_err(|_| Error::UnexpectedResponse { status });
                     }
                     let code = response.json::<OAuthError>().await.ok().map(|e| e.error);
                     match (status, code.as_deref()) {
@@ -220,7 +203,7 @@ impl Client {
         }
     }
 
-    fn unreachable(&self, error: &reqwest::Error) -> Error {
+    pub(crate) fn unreachable(&self, error: &reqwest::Error) -> Error {
         Error::Unreachable {
             service: self.service_label.clone(),
             cause: root_cause(error),

@@ -54,12 +54,35 @@ impl Home {
         serde_json::from_str(&std::fs::read_to_string(self.profile_file(name)).unwrap()).unwrap()
     }
 
+    /// One of the profile's stored tokens (the file holds them: no keyring here).
+    fn secret(&self, name: &str, which: &str) -> String {
+        self.profile(name)["secrets"][which]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Makes the stored access token due, as hours passing would.
     fn make_due(&self, name: &str) {
         let mut profile = self.profile(name);
         profile["expires_at"] = Value::from(1);
         std::fs::write(self.profile_file(name), profile.to_string()).unwrap();
     }
+}
+
+/// A refresh of `refresh_token` straight at the service, as another copy of it would do.
+async fn refresh_at_service(app: &TestApp, refresh_token: &str) -> u16 {
+    app.http
+        .post(app.base.join("oauth/token").unwrap())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 async fn output(mut command: Command) -> Output {
@@ -229,10 +252,7 @@ async fn exec_runs_the_command_with_the_token_and_passes_its_exit_code() {
     let app = spawn_app().await;
     let home = Home::new();
     logged_in(&app, &home, &[]).await;
-    let access = home.profile("default")["secrets"]["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access = home.secret("default", "access_token");
     let out = output(home.command(
         &app,
         &[
@@ -303,10 +323,7 @@ async fn logout_revokes_at_monzo_even_from_an_expired_token_and_forgets_the_prof
     let home = Home::new();
     logged_in(&app, &home, &[]).await;
     home.make_due("default");
-    let stale = home.profile("default")["secrets"]["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let stale = home.secret("default", "refresh_token");
     let out = output(home.command(&app, &["logout"])).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("Logged out profile default"));
@@ -314,17 +331,7 @@ async fn logout_revokes_at_monzo_even_from_an_expired_token_and_forgets_the_prof
     // It refreshed first and revoked the new login: nothing live is left behind.
     assert_eq!(app.fake().stats().refreshes, 1);
     assert_eq!(app.fake().stats().logouts, [DEMO_USER]);
-    let reused = app
-        .http
-        .post(app.base.join("oauth/token").unwrap())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", stale.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reused.status(), 400);
+    assert_eq!(refresh_at_service(&app, &stale).await, 400);
 
     let token = output(home.command(&app, &["token"])).await;
     assert_eq!(token.status.code(), Some(8), "not logged in");
@@ -338,10 +345,7 @@ async fn logout_revokes_at_monzo_even_from_an_expired_token_and_forgets_the_prof
 
     // A live token: revoked as it is, and Monzo refuses it after.
     logged_in(&app, &home, &["--profile", "live"]).await;
-    let access = home.profile("live")["secrets"]["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let access = home.secret("live", "access_token");
     assert!(app.fake().is_access_token_live(&access));
     let out = output(home.command(&app, &["logout", "--all"])).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -358,21 +362,8 @@ async fn a_login_monzo_no_longer_accepts_says_log_in_again() {
     let home = Home::new();
     logged_in(&app, &home, &[]).await;
     // Someone spent the refresh token elsewhere (a copy, an interrupted refresh).
-    let refresh = home.profile("default")["secrets"]["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let spent = app
-        .http
-        .post(app.base.join("oauth/token").unwrap())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(spent.status(), 200);
+    let refresh = home.secret("default", "refresh_token");
+    assert_eq!(refresh_at_service(&app, &refresh).await, 200);
     home.make_due("default");
     let token = output(home.command(&app, &["token"])).await;
     assert_eq!(token.status.code(), Some(9), "{}", text(&token.stderr));

@@ -647,17 +647,22 @@ async fn no_sqlite_write_is_answered_before_its_batch_commits() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_failed_sqlite_commit_fails_every_write_of_its_batch_and_keeps_none() {
-    let (_dir, _, store) = sqlite_store();
+/// Makes the store's next commit fail (the hook's own batch has committed by the time this
+/// returns).
+async fn fail_the_next_commit(store: &SqliteStore) {
     let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let armed = Arc::clone(&fail);
     store
         .on_commit(move || armed.swap(false, std::sync::atomic::Ordering::SeqCst))
         .await
         .unwrap();
-    // The next commit fails (the hook's own batch has committed).
     fail.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_sqlite_commit_fails_every_write_of_its_batch_and_keeps_none() {
+    let (_dir, _, store) = sqlite_store();
+    fail_the_next_commit(&store).await;
     let (id, session) = pending(NOW);
     assert!(matches!(
         store.create(&session).await,
@@ -673,13 +678,7 @@ async fn sqlite_pacing_is_answered_before_its_commit_and_may_be_lost_with_its_ba
     let (_dir, _, store) = sqlite_store();
     let (id, session) = device_session(NOW, 5000);
     store.create(&session).await.unwrap();
-    let fail = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let armed = Arc::clone(&fail);
-    store
-        .on_commit(move || armed.swap(false, std::sync::atomic::Ordering::SeqCst))
-        .await
-        .unwrap();
-    fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    fail_the_next_commit(&store).await;
     // The batch fails to commit, yet the poll had its answer: pacing waits for no fsync.
     assert_eq!(
         store.pace_poll(&id.state(), NOW, 5000).await.unwrap(),

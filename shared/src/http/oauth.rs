@@ -257,6 +257,20 @@ fn token_response(token: &IssuedToken) -> Response {
     .into_response()
 }
 
+/// The per-address limit on calls that reach Monzo with the operator's standing (refresh,
+/// revocation), where the host set one (the local server).
+fn within_refresh_limit(
+    limit: Option<Extension<Arc<RefreshLimit>>>,
+    addr: Option<Extension<ClientAddr>>,
+) -> Result<(), OAuthError> {
+    match (limit, addr) {
+        (Some(Extension(limit)), Some(Extension(addr))) => limit
+            .check(&addr)
+            .map_err(|wait| OAuthError::RefreshLimited { retry_after: wait }),
+        _ => Ok(()),
+    }
+}
+
 /// `POST /oauth/token` (RFC 6749 3.2, 6; RFC 8628 3.4).
 pub(super) async fn token(
     State(flow): State<AppState>,
@@ -281,11 +295,7 @@ pub(super) async fn token(
             }
         }
         Some("refresh_token") => {
-            if let (Some(Extension(limit)), Some(Extension(addr))) = (refresh_limit, addr)
-                && let Err(wait) = limit.check(&addr)
-            {
-                return Err(OAuthError::RefreshLimited { retry_after: wait });
-            }
+            within_refresh_limit(refresh_limit, addr)?;
             let refresh_token = params
                 .non_empty("refresh_token")
                 .ok_or(OAuthError::InvalidRequest("refresh_token is required"))?;
@@ -322,11 +332,7 @@ pub(super) async fn revoke(
     }
     let token = AccessToken::parse(token)
         .ok_or(OAuthError::InvalidRequest("token is missing or malformed"))?;
-    if let (Some(Extension(limit)), Some(Extension(addr))) = (refresh_limit, addr)
-        && let Err(wait) = limit.check(&addr)
-    {
-        return Err(OAuthError::RefreshLimited { retry_after: wait });
-    }
+    within_refresh_limit(refresh_limit, addr)?;
     flow.revoke(&token).await?;
     Ok(StatusCode::OK)
 }

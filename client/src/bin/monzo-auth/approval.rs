@@ -129,6 +129,16 @@ impl Approval<'_> {
     }
 }
 
+/// A client for Monzo's API (`/accounts`, `/ping/whoami`): bounded, never following a redirect.
+pub fn monzo_http() -> Result<reqwest::Client, CliError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|_| CliError::Runtime("cannot set up an HTTP client".into()))
+}
+
 /// Monzo's `/accounts` under `api`. Checked before the login starts: a bad URL found only
 /// once the token is here would throw the token away.
 pub fn accounts_url(api: &Url) -> Result<Url, CliError> {

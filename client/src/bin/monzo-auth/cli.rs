@@ -672,12 +672,7 @@ async fn login_with(
     if args.wait_for_approval {
         status.restart_clock();
         status.set("Token received; checking access at Monzo…");
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|_| CliError::Runtime("cannot set up an HTTP client".into()))?;
+        let http = approval::monzo_http()?;
         Approval {
             http: &http,
             accounts,

@@ -288,12 +288,7 @@ struct Report {
 /// printed even when the keyring, the service or Monzo cannot be reached.
 pub async fn status(names: Vec<ProfileName>, json: bool) -> Result<u8, CliError> {
     let store = store()?;
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|_| CliError::Runtime("cannot set up an HTTP client".into()))?;
+    let http = crate::approval::monzo_http()?;
     let mut reports = Vec::new();
     let mut worst = 0;
     for name in &names {
