@@ -545,3 +545,46 @@ async fn logging_in_again_remembers_the_profiles_service() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn sigterm_during_a_refresh_waits_for_the_save_so_the_login_survives() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    logged_in(&app, &home, &[]).await;
+    home.make_due("default");
+    let old_refresh = home.secret("default", "refresh_token");
+    // Monzo rotates the pair at once and answers 1.5 s later: the window a signal must not cut.
+    app.fake().fail_next(
+        1,
+        fake_monzo::Failure::Delay(std::time::Duration::from_millis(1500)),
+    );
+    let calls = app.fake().stats().token_calls;
+    let child = home
+        .command(&app, &["token"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while app.fake().stats().token_calls == calls {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresh never reached Monzo"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    // The rotated pair was saved before it stopped: the login works on.
+    assert_ne!(home.secret("default", "refresh_token"), old_refresh);
+    let token = output(home.command(&app, &["token"])).await;
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    assert!(app.fake().is_access_token_live(text(&token.stdout).trim()));
+}
