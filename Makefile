@@ -21,7 +21,7 @@ export SAM_CLI_TELEMETRY := 0
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build-all browser keyring build bench deploy set-secret destroy fmt lint clean \
+.PHONY: run test build-all browser keyring wheel wheel-test build bench deploy set-secret destroy fmt lint clean \
 	build-NewFunction build-CallbackFunction build-TokenFunction
 
 ## run: the service on 127.0.0.1:3000; demo mode (a built-in stand-in for Monzo) unless
@@ -38,6 +38,29 @@ endif
 test: $(VENV)/.installed $(DEPLOY_VENV)/.test-installed browser keyring lint build-all
 	scripts/with-moto $(CARGO) test --workspace --locked --no-fail-fast
 	scripts/with-moto $(DEPLOY_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/deploy
+	$(MAKE) --no-print-directory wheel-test
+
+# The pip package: the release wheel in dist/ (Linux x86_64 here; python/README.md says how the
+# other platforms are built).
+wheel: $(VENV)/.installed
+	$(VENV)/bin/maturin build --release --locked --out dist
+
+# The wheel as a person gets it: built from the debug build already made (anything compiled here
+# would be a second build of the tree, which fails the test), installed into a fresh virtualenv
+# outside the source tree, checked (twine, mypy --strict) and run against this build's server.
+WHEEL_VENV ?= $(or $(TMPDIR),/tmp)/monzo-auth-wheel-test
+wheel-test: $(VENV)/.installed build-all
+	rm -rf target/wheels $(WHEEL_VENV)
+	$(VENV)/bin/maturin build --profile dev --locked --out target/wheels 2>&1 | tee target/wheel-build.log
+	@! grep -q "Compiling " target/wheel-build.log || { echo "maturin compiled crates again: its build differs from build-all's"; exit 1; }
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-wheel-test.txt
+	$(WHEEL_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps target/wheels/monzo_auth-*.whl
+	$(WHEEL_VENV)/bin/twine check --strict target/wheels/monzo_auth-*.whl
+	cd $(WHEEL_VENV) && bin/mypy --strict --no-incremental -p monzo_auth
+	cd $(WHEEL_VENV) && MONZO_AUTH_SERVER=$(CURDIR)/target/debug/monzo-auth-server \
+		FAKE_MONZO=$(CURDIR)/target/debug/fake-monzo \
+		bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/tests/wheel
 
 # One build of every target, so the tests that start the real binaries find them current and
 # nothing is compiled twice with different features.
