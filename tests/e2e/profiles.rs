@@ -165,6 +165,17 @@ async fn login_stores_the_profile_and_token_prints_it_without_asking_anyone() {
             "{lines}"
         );
         assert_eq!(lines.starts_with("export "), format == "env", "{lines}");
+        if format == "env" {
+            assert!(
+                lines.contains(&format!("export MONZO_ACCESS_TOKEN='{access}'\n")),
+                "{lines}"
+            );
+        } else {
+            assert!(
+                lines.contains(&format!("MONZO_ACCESS_TOKEN={access}\n")),
+                "{lines}"
+            );
+        }
         assert!(!lines.contains(&refresh), "never the refresh token");
     }
     assert!(!text(&json.to_string().into_bytes()).contains(&refresh));

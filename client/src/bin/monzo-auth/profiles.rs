@@ -180,11 +180,16 @@ fn render(profile: &Profile, format: TokenFormat) -> String {
         }
         TokenFormat::Env => format!(
             "export MONZO_ACCESS_TOKEN={}\nexport MONZO_USER_ID={}\n",
-            shell_words::quote(access),
-            shell_words::quote(user)
+            single_quoted(access),
+            single_quoted(user)
         ),
         TokenFormat::Dotenv => format!("MONZO_ACCESS_TOKEN={access}\nMONZO_USER_ID={user}\n"),
     }
+}
+
+/// `'value'` for a POSIX shell, whatever the value holds.
+fn single_quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
 }
 
 /// `monzo-auth exec -- CMD ARGS...`: runs CMD with the token in its environment and exits as it
