@@ -167,11 +167,16 @@ def _run(args: Sequence[str], *, stdin_tty: bool = False) -> str:
     )
     if done.returncode == 0:
         return done.stdout
-    lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-    message = lines[-1] if lines else f"monzo-auth exited with {done.returncode}"
+    raise _failure(done.returncode, done.stderr)
+
+
+def _failure(code: int, stderr: str) -> MonzoAuthError:
+    """The exception for exit code ``code``, with the command's last line on stderr."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    message = lines[-1] if lines else f"monzo-auth exited with {code}"
     if message.startswith("monzo-auth: "):
         message = message[len("monzo-auth: ") :]
-    raise _BY_CODE.get(done.returncode, MonzoAuthError)(message, done.returncode)
+    return _BY_CODE.get(code, MonzoAuthError)(message, code)
 
 
 def _profile_args(profile: Optional[str]) -> list[str]:
@@ -266,14 +271,10 @@ def login(
     for line in process.stderr:
         sys.stderr.write(line)
         if line.strip():
-            last = line.strip()
+            last = line
     code = process.wait()
     if code != 0:
-        if last.startswith("monzo-auth: "):
-            last = last[len("monzo-auth: ") :]
-        raise _BY_CODE.get(code, MonzoAuthError)(
-            last or f"monzo-auth login exited with {code}", code
-        )
+        raise _failure(code, last)
     data = _token_json(profile, 0)
     return Login(
         profile=profile or os.environ.get("MONZO_AUTH_PROFILE", "default"),
@@ -291,10 +292,7 @@ def status(profile: Optional[str] = None, *, all_profiles: bool = False) -> list
     try:
         reports = json.loads(done.stdout)
     except ValueError:
-        lines = done.stderr.strip().splitlines()
-        raise _BY_CODE.get(done.returncode, MonzoAuthError)(
-            lines[-1] if lines else "monzo-auth status failed", done.returncode
-        ) from None
+        raise _failure(done.returncode, done.stderr) from None
     return [
         ProfileStatus(
             profile=r["profile"],

@@ -70,6 +70,18 @@ impl Home {
     }
 }
 
+/// Waits until the stand-in has had a token call more than `calls`: a refresh is at Monzo.
+async fn refresh_reached_monzo(app: &TestApp, calls: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while app.fake().stats().token_calls == calls {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresh never reached Monzo"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// A refresh of `refresh_token` straight at the service, as another copy of it would do.
 async fn refresh_at_service(app: &TestApp, refresh_token: &str) -> u16 {
     app.http
@@ -497,14 +509,7 @@ async fn a_token_process_killed_before_monzo_answers_leaves_a_working_profile() 
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while app.fake().stats().token_calls == calls {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the refresh never reached Monzo"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    refresh_reached_monzo(&app, calls).await;
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(home.profile("default"), before, "the profile is untouched");
@@ -576,14 +581,7 @@ async fn sigterm_during_a_refresh_waits_for_the_save_so_the_login_survives() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while app.fake().stats().token_calls == calls {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the refresh never reached Monzo"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    refresh_reached_monzo(&app, calls).await;
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -336,15 +336,7 @@ pub async fn a_device_session_and_its_code_are_stored_together(store: Arc<dyn St
             .unwrap()
     );
     assert_eq!(store.get(&other_id.state()).await.unwrap(), None);
-    assert_eq!(
-        store
-            .find_user_code(&record.key)
-            .await
-            .unwrap()
-            .unwrap()
-            .state,
-        id.state()
-    );
+    assert_eq!(code_owner(&store, &record.key).await, id.state());
     // Once the code has expired, a new session may take it over.
     let later = NOW + TTL_MS;
     let (late_id, late) = device_session(later, 5000);
@@ -355,15 +347,12 @@ pub async fn a_device_session_and_its_code_are_stored_together(store: Arc<dyn St
             .await
             .unwrap()
     );
-    assert_eq!(
-        store
-            .find_user_code(&record.key)
-            .await
-            .unwrap()
-            .unwrap()
-            .state,
-        late_id.state()
-    );
+    assert_eq!(code_owner(&store, &record.key).await, late_id.state());
+}
+
+/// The state of the session a stored user code maps to.
+async fn code_owner(store: &Arc<dyn Store>, key: &str) -> shared::session::State {
+    store.find_user_code(key).await.unwrap().unwrap().state
 }
 
 pub async fn user_codes_map_to_their_session(store: Arc<dyn Store>) {
@@ -395,15 +384,7 @@ pub async fn user_codes_map_to_their_session(store: Arc<dyn Store>) {
         ..record.clone()
     };
     assert!(!store.create_user_code(&other, NOW + 1).await.unwrap());
-    assert_eq!(
-        store
-            .find_user_code(&record.key)
-            .await
-            .unwrap()
-            .unwrap()
-            .state,
-        id.state()
-    );
+    assert_eq!(code_owner(&store, &record.key).await, id.state());
     let later = UserCodeRecord {
         expires_at_ms: record.expires_at_ms + TTL_MS,
         ..other

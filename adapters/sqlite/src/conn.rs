@@ -141,6 +141,9 @@ trait Reply: Send {
 struct Work<F, T> {
     work: F,
     answer: oneshot::Sender<Result<T, StoreError>>,
+    /// Answered as soon as it ran, not after the commit: for a write whose caller needs no
+    /// durability (committed with the rest of its batch, or lost with it).
+    early: bool,
 }
 
 impl<F, T> Job for Work<F, T>
@@ -150,6 +153,11 @@ where
 {
     fn run(self: Box<Self>, conn: &mut Connection) -> Box<dyn Reply> {
         let result = (self.work)(conn);
+        if self.early {
+            let failed = result.is_err();
+            let _ = self.answer.send(result);
+            return Box::new(Answered { failed });
+        }
         Box::new(Held {
             result,
             answer: self.answer,
@@ -161,31 +169,7 @@ where
     }
 }
 
-/// A write whose caller needs no durability: answered as soon as it ran, its effect committed
-/// with the rest of its batch (or lost with it).
-struct Early<F, T> {
-    work: F,
-    answer: oneshot::Sender<Result<T, StoreError>>,
-}
-
-impl<F, T> Job for Early<F, T>
-where
-    F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send,
-    T: Send + 'static,
-{
-    fn run(self: Box<Self>, conn: &mut Connection) -> Box<dyn Reply> {
-        let result = (self.work)(conn);
-        let failed = result.is_err();
-        let _ = self.answer.send(result);
-        Box::new(Answered { failed })
-    }
-
-    fn refuse(self: Box<Self>, why: &str) {
-        let _ = self.answer.send(Err(unavailable(why)));
-    }
-}
-
-/// An [`Early`] write's reply: already sent.
+/// An early write's reply: already sent.
 struct Answered {
     failed: bool,
 }
@@ -368,8 +352,7 @@ impl Connections {
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (answer, answered) = oneshot::channel();
-        self.send(Box::new(Work { work, answer }), answered).await
+        self.queue(work, false).await
     }
 
     /// Runs a write in the next batch and answers as soon as it ran, without waiting for the
@@ -379,15 +362,20 @@ impl Connections {
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (answer, answered) = oneshot::channel();
-        self.send(Box::new(Early { work, answer }), answered).await
+        self.queue(work, true).await
     }
 
-    async fn send<T>(
+    async fn queue<T: Send + 'static>(
         &self,
-        job: Box<dyn Job>,
-        answered: oneshot::Receiver<Result<T, StoreError>>,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        early: bool,
     ) -> Result<T, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        let job: Box<dyn Job> = Box::new(Work {
+            work,
+            answer,
+            early,
+        });
         self.jobs
             .send(job)
             .map_err(|_| unavailable("the session store's writer stopped"))?;

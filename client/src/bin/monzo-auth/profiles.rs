@@ -363,6 +363,12 @@ fn monzo_line(r: &Report) -> String {
     line
 }
 
+/// The `code` of a Monzo error answer.
+async fn monzo_code(answer: reqwest::Response) -> Option<String> {
+    let body = answer.json::<serde_json::Value>().await.ok()?;
+    body["code"].as_str().map(str::to_owned)
+}
+
 async fn report(store: &Store, name: &ProfileName, http: &reqwest::Client) -> Report {
     let mut report = Report {
         profile: name.to_string(),
@@ -418,12 +424,8 @@ async fn report(store: &Store, name: &ProfileName, http: &reqwest::Client) -> Re
         Err(_) => "unreachable",
         Ok(answer) if answer.status() == 200 => "valid",
         Ok(answer) if answer.status() == 401 => {
-            let code = answer
-                .json::<serde_json::Value>()
-                .await
-                .ok()
-                .and_then(|body| body["code"].as_str().map(str::to_owned));
-            if code.as_deref() == Some("unauthorized.bad_access_token.evicted") {
+            if monzo_code(answer).await.as_deref() == Some("unauthorized.bad_access_token.evicted")
+            {
                 "evicted"
             } else {
                 "rejected"
@@ -435,11 +437,8 @@ async fn report(store: &Store, name: &ProfileName, http: &reqwest::Client) -> Re
         && let Ok(answer) = ask("accounts").await
     {
         let pending = answer.status() == 403
-            && answer
-                .json::<serde_json::Value>()
+            && monzo_code(answer)
                 .await
-                .ok()
-                .and_then(|body| body["code"].as_str().map(str::to_owned))
                 .is_some_and(|code| code.starts_with("forbidden.insufficient_permissions"));
         report.approval_pending = Some(pending);
     }
