@@ -22,11 +22,8 @@ async fn new_answers_an_id_and_a_login_url_whose_state_is_not_the_id() {
         assert_eq!(answer.headers["cache-control"], "no-store");
         assert_eq!(answer.headers["pragma"], "no-cache");
         let id = answer.body["id"].as_str().unwrap();
-        assert_eq!(
-            URL_SAFE_NO_PAD.decode(id).unwrap().len(),
-            32,
-            "256-bit poll id"
-        );
+        // 216 random bits after the 48-bit creation time.
+        assert_eq!(URL_SAFE_NO_PAD.decode(id).unwrap().len(), 33, "poll id");
         assert_eq!(answer.body["expires_in"], 600);
         assert_eq!(answer.body["interval"], 1);
         let login_url: url::Url = answer.body["login_url"].as_str().unwrap().parse().unwrap();
@@ -44,7 +41,8 @@ async fn new_answers_an_id_and_a_login_url_whose_state_is_not_the_id() {
         );
         let state = query_param(&login_url, "state").unwrap();
         assert_ne!(state, id);
-        assert_eq!(URL_SAFE_NO_PAD.decode(&state).unwrap().len(), 32);
+        assert_eq!(state[..8], id[..8], "the creation time");
+        assert_eq!(URL_SAFE_NO_PAD.decode(&state).unwrap().len(), 33);
     }
 }
 

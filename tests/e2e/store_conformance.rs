@@ -897,6 +897,44 @@ fn sqlite_version_1_file(path: &std::path::Path) -> rusqlite::Connection {
     conn
 }
 
+/// A SQLite file as version 2 left it: version 1 and that release's migration word for word
+/// (from c5efbf7 until schema 3 moved user codes into a rowid table). Frozen like version 1.
+fn sqlite_version_2_file(path: &std::path::Path) -> rusqlite::Connection {
+    let conn = sqlite_version_1_file(path);
+    conn.execute_batch(
+        "
+        BEGIN;
+        ALTER TABLE sessions ADD COLUMN device_client_id TEXT;
+        ALTER TABLE sessions ADD COLUMN interval_ms INTEGER;
+        ALTER TABLE sessions ADD COLUMN next_poll_ms INTEGER;
+        CREATE TABLE user_codes (
+            key           TEXT PRIMARY KEY NOT NULL,
+            state         TEXT NOT NULL,
+            expires_at_ms INTEGER NOT NULL,
+            purge_at      INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX user_codes_by_purge_at ON user_codes (purge_at);
+        CREATE TABLE counters (
+            key      TEXT PRIMARY KEY NOT NULL,
+            count    INTEGER NOT NULL,
+            purge_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX counters_by_purge_at ON counters (purge_at);
+        PRAGMA user_version = 2;
+        COMMIT;
+        ",
+    )
+    .unwrap();
+    conn
+}
+
+/// A pending session whose id an earlier release made: 32 random bytes, no creation time.
+fn legacy_pending(now: i64) -> (PollId, Session) {
+    let id = PollId::parse(&shared::session::random_token::<32>()).unwrap();
+    let session = Session::new_pending(&id, now, TTL);
+    (id, session)
+}
+
 /// Writes `session` (pending) into a version-1 file the way that release's `create` did, then
 /// takes it to its status and lease with that release's `authorize`, `deny` and `claim`.
 fn insert_version_1_row(conn: &rusqlite::Connection, session: &Session) {
@@ -958,20 +996,20 @@ async fn sqlite_version_1_files_are_migrated_with_their_sessions() {
     let path = dir.path().join("old.db");
     // What a version-1 file in the field holds: a login waiting at Monzo, one authorized and not
     // yet polled, one mid-exchange (claimed), one denied.
-    let (pending_id, waiting) = pending(NOW);
+    let (pending_id, waiting) = legacy_pending(NOW);
     let waiting = waiting
         .with_code_challenge(shared::session::CodeChallenge::parse(
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
         ))
         .with_return_url(Some("https://x.example/Prod/callback".into()));
-    let (authorized_id, mut authorized) = pending(NOW);
+    let (authorized_id, mut authorized) = legacy_pending(NOW);
     authorized.status = Status::Authorized {
         sealed_code: authorized_id
             .sealing_key()
             .public_key()
             .seal(&AuthCode::parse("the-code").unwrap()),
     };
-    let (leased_id, mut leased) = pending(NOW);
+    let (leased_id, mut leased) = legacy_pending(NOW);
     leased.status = Status::Authorized {
         sealed_code: leased_id
             .sealing_key()
@@ -979,7 +1017,7 @@ async fn sqlite_version_1_files_are_migrated_with_their_sessions() {
             .seal(&AuthCode::parse("code-in-flight").unwrap()),
     };
     leased.lease = Some(lease("v1-lease", NOW + 30_000));
-    let (denied_id, mut denied) = pending(NOW);
+    let (denied_id, mut denied) = legacy_pending(NOW);
     denied.status = Status::Denied;
     {
         let conn = sqlite_version_1_file(&path);
@@ -1073,4 +1111,66 @@ async fn sqlite_version_1_files_are_migrated_with_their_sessions() {
     user_codes_map_to_their_session(Arc::clone(&store)).await;
     device_polls_are_paced(Arc::clone(&store)).await;
     failure_counters_count_atomically(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_version_2_files_keep_their_device_logins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    // A device login waiting for its person, from a release before schema 3 (and before ids
+    // carried their creation time): the session and its user code.
+    let (id, session) = legacy_pending(NOW);
+    let code = UserCode::generate();
+    {
+        let conn = sqlite_version_2_file(&path);
+        insert_version_1_row(&conn, &session);
+        conn.execute(
+            "UPDATE sessions SET device_client_id = 'my-app', interval_ms = 5000 WHERE state = ?1",
+            [session.state.as_text()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO user_codes (key, state, expires_at_ms, purge_at) VALUES (?1, ?2, ?3, ?4)",
+            rusqlite::params![
+                code.store_key(),
+                session.state.as_text(),
+                session.expires_at_ms,
+                session.purge_at
+            ],
+        )
+        .unwrap();
+    }
+
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, monzo_auth_sqlite::SCHEMA_VERSION);
+    // The person's code still finds the login, the app's device code still polls it...
+    assert_eq!(code_owner(&store, &code.store_key()).await, id.state());
+    let migrated = store.get(&id.state()).await.unwrap().expect("the session");
+    assert_eq!(migrated.device.as_ref().map(|d| d.interval_ms), Some(5000));
+    assert_eq!(
+        store.pace_poll(&id.state(), NOW + 1, 5000).await.unwrap(),
+        Pace::Allowed
+    );
+    // ...and the live code stays its own: another session drawing it is refused.
+    let (other_id, other) = device_session(NOW + 2, 5000);
+    let clash = UserCodeRecord {
+        key: code.store_key(),
+        state: other_id.state(),
+        expires_at_ms: other.expires_at_ms,
+        purge_at: other.purge_at,
+    };
+    assert!(
+        !store
+            .create_with_user_code(&other, &clash, NOW + 2)
+            .await
+            .unwrap()
+    );
+    assert_eq!(code_owner(&store, &code.store_key()).await, id.state());
+    // Schema 3's user codes work like a new file's.
+    a_device_session_and_its_code_are_stored_together(Arc::clone(&store)).await;
+    user_codes_map_to_their_session(store).await;
 }

@@ -31,9 +31,9 @@ pub fn open_store(path: &Path) -> Result<Arc<dyn Store>, String> {
 
 /// Bumped when the tables' shape changes; `MIGRATIONS[n]` takes version n to n + 1. An opened
 /// database is at this version (its `user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 0 -> 1: sessions.
     "
     CREATE TABLE IF NOT EXISTS sessions (
@@ -69,6 +69,23 @@ const MIGRATIONS: [&str; 2] = [
         purge_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX counters_by_purge_at ON counters (purge_at);
+    ",
+    // 2 -> 3: user codes in a rowid table. A code's key is a hash, so every new code lands on a
+    // page of its own in a table ordered by key (written whole at each commit, with a neighbour
+    // when it splits); in rowid order new codes share the last page, and only the key's index
+    // (half the row) takes the scattered write.
+    "
+    CREATE TABLE user_codes_v3 (
+        key           TEXT NOT NULL UNIQUE,
+        state         TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        purge_at      INTEGER NOT NULL
+    );
+    INSERT INTO user_codes_v3 (key, state, expires_at_ms, purge_at)
+        SELECT key, state, expires_at_ms, purge_at FROM user_codes;
+    DROP TABLE user_codes;
+    ALTER TABLE user_codes_v3 RENAME TO user_codes;
+    CREATE INDEX user_codes_by_purge_at ON user_codes (purge_at);
     ",
 ];
 
