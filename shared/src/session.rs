@@ -2,8 +2,9 @@
 //!
 //! Only the app ever holds the poll id. Everything the service stores derives from it one way:
 //! `state = HKDF(id, "state")` (after the id's creation time) keys the table and travels in the
-//! login URL (so it lands in browser histories), and `HKDF(id, "seal")` is the secret half of the key pair the authorization code is
-//! sealed to. Knowing a state, or dumping the whole table, yields neither the id nor a usable code.
+//! login URL (so it lands in browser histories), and `HKDF(id, "seal")` is the secret half of the
+//! key pair the authorization code is sealed to. Knowing a state, or dumping the whole table,
+//! yields neither the id nor a usable code.
 
 use std::fmt;
 use std::time::Duration;
@@ -50,8 +51,9 @@ fn decode_token(text: &str) -> Option<[u8; LEGACY_ID_BYTES]> {
 }
 
 /// The first bytes of a poll id made at `ms` (milliseconds since the Unix epoch): the time's eight
-/// base-52 digits, one per 6-bit group, so the id's base64url text and its state's begin with eight
-/// letters (`A-Z`, `a-z`: 0 to 51) that sort as the time does, as text and as bytes (until 3665).
+/// base-52 digits, one per 6-bit group, so the id's base64url text and its state's begin with
+/// eight letters (`A-Z`, `a-z`: 0 to 51) that sort as the time does, as text and as bytes (until
+/// the year 3664).
 fn created_prefix(ms: u64) -> [u8; CREATED_BYTES] {
     let (mut groups, mut rest) = (0u64, ms);
     for digit in 0..8 {
