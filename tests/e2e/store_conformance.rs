@@ -928,6 +928,18 @@ fn sqlite_version_2_file(path: &std::path::Path) -> rusqlite::Connection {
     conn
 }
 
+/// Opens an older file with the adapter, which migrates it; checks it is now at this build's
+/// schema version.
+fn open_migrated(path: &std::path::Path) -> Arc<dyn Store> {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).unwrap());
+    let version: i64 = rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, monzo_auth_sqlite::SCHEMA_VERSION);
+    store
+}
+
 /// A pending session whose id an earlier release made: 32 random bytes, no creation time.
 fn legacy_pending(now: i64) -> (PollId, Session) {
     let id = PollId::parse(&shared::session::random_token::<32>()).unwrap();
@@ -1026,12 +1038,7 @@ async fn sqlite_version_1_files_are_migrated_with_their_sessions() {
         }
     }
 
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
-    let version: i64 = rusqlite::Connection::open(&path)
-        .unwrap()
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(version, monzo_auth_sqlite::SCHEMA_VERSION);
+    let store = open_migrated(&path);
     // Every row reads back as it was written, field for field.
     for session in [&waiting, &authorized, &leased, &denied] {
         assert_eq!(
@@ -1141,12 +1148,7 @@ async fn sqlite_version_2_files_keep_their_device_logins() {
         .unwrap();
     }
 
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
-    let version: i64 = rusqlite::Connection::open(&path)
-        .unwrap()
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(version, monzo_auth_sqlite::SCHEMA_VERSION);
+    let store = open_migrated(&path);
     // The person's code still finds the login, the app's device code still polls it...
     assert_eq!(code_owner(&store, &code.store_key()).await, id.state());
     let migrated = store.get(&id.state()).await.unwrap().expect("the session");
