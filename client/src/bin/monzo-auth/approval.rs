@@ -146,13 +146,18 @@ pub fn accounts_url(api: &Url) -> Result<Url, CliError> {
     if !matches!(api.scheme(), "http" | "https") {
         return Err(unusable());
     }
-    // `join` replaces the last path segment of a base without a trailing slash.
+    api_base(api).join("accounts").map_err(|_| unusable())
+}
+
+/// `api` as a base to join Monzo's paths to: `join` replaces the last path segment of a base
+/// without a trailing slash.
+pub fn api_base(api: &Url) -> Url {
     let mut base = api.clone();
     if !base.path().ends_with('/') {
         let path = format!("{}/", base.path());
         base.set_path(&path);
     }
-    base.join("accounts").map_err(|_| unusable())
+    base
 }
 
 #[cfg(test)]

@@ -363,6 +363,15 @@ fn monzo_line(r: &Report) -> String {
     line
 }
 
+impl Report {
+    /// The report of a profile that could not be read: the problem and its exit code.
+    fn failed(mut self, error: ProfileError) -> Self {
+        self.problem = Some(error.to_string());
+        self.exit = CliError::Profile(error).exit_code();
+        self
+    }
+}
+
 /// The `code` of a Monzo error answer.
 async fn monzo_code(answer: reqwest::Response) -> Option<String> {
     let body = answer.json::<serde_json::Value>().await.ok()?;
@@ -384,11 +393,7 @@ async fn report(store: &Store, name: &ProfileName, http: &reqwest::Client) -> Re
     };
     let facts = match store.facts(name) {
         Ok(facts) => facts,
-        Err(error) => {
-            report.problem = Some(error.to_string());
-            report.exit = CliError::Profile(error).exit_code();
-            return report;
-        }
+        Err(error) => return report.failed(error),
     };
     report.user_id = Some(facts.user_id.clone());
     report.service = Some(facts.service.to_string());
@@ -396,25 +401,18 @@ async fn report(store: &Store, name: &ProfileName, http: &reqwest::Client) -> Re
     report.expires_at = Some(facts.expires_at);
     let profile = match store.load(name) {
         Ok(profile) => profile,
-        Err(error) => {
-            report.problem = Some(error.to_string());
-            report.exit = CliError::Profile(error).exit_code();
-            return report;
-        }
+        Err(error) => return report.failed(error),
     };
     if profile.expires_at <= now_secs() {
         report.monzo = "expired";
         return report;
     }
-    let api = profile
-        .monzo_api_url
-        .clone()
-        .unwrap_or_else(|| Url::parse(MONZO_API).expect("a URL"));
-    let mut api = api;
-    if !api.path().ends_with('/') {
-        let path = format!("{}/", api.path());
-        api.set_path(&path);
-    }
+    let api = crate::approval::api_base(
+        &profile
+            .monzo_api_url
+            .clone()
+            .unwrap_or_else(|| Url::parse(MONZO_API).expect("a URL")),
+    );
     let ask = |path: &str| {
         http.get(api.join(path).expect("a relative path"))
             .bearer_auth(&profile.secrets.access_token)
