@@ -582,6 +582,48 @@ async fn the_sqlite_writer_commits_with_synchronous_full() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_checkpoints_beside_the_writer_and_the_wal_starts_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sessions.db");
+    // A checkpoint every 16 frames; 120 commits write at least two each (the sessions leaf and
+    // its purge index).
+    let store = SqliteStore::open_checkpointing_at(&path, 16).unwrap();
+    let mut ids = Vec::new();
+    for commit in 0..120 {
+        let mut writes = tokio::task::JoinSet::new();
+        for i in 0..4 {
+            let (id, session) = pending(NOW + commit * 4 + i);
+            ids.push(id);
+            let store = store.clone();
+            writes.spawn(async move { store.create(&session).await });
+        }
+        assert!(writes.join_all().await.iter().all(Result::is_ok));
+    }
+    assert!(
+        store.checkpoint_rounds() > 0,
+        "the checkpointer thread copied frames"
+    );
+    // Had the WAL never started again from its beginning, it would hold all 240 frames or more.
+    let frame = 4096 + 24;
+    let wal = std::fs::metadata(dir.path().join("sessions.db-wal"))
+        .unwrap()
+        .len();
+    assert!(
+        wal < 120 * frame,
+        "the WAL stays short: {} frames",
+        wal / frame
+    );
+    for id in &ids {
+        assert!(store.get(&id.state()).await.unwrap().is_some());
+    }
+    drop(store);
+    let reopened = SqliteStore::open(&path).unwrap();
+    for id in &ids {
+        assert!(reopened.get(&id.state()).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_sqlite_write_is_answered_before_its_batch_commits() {
     let (_dir, _, store) = sqlite_store();
     let log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));

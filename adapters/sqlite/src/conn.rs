@@ -1,6 +1,8 @@
 //! The store's connections: one writer thread that commits concurrent writes together (group
-//! commit), a few read-only connections that never wait for it (WAL), and the watch on the
-//! database file (a deleted or replaced file is noticed, and the database created again there).
+//! commit), a few read-only connections that never wait for it (WAL), a checkpointer thread
+//! that copies the WAL back into the database beside the writer ([`checkpoint`]), and the watch
+//! on the database file (a deleted or replaced file is noticed, and the database created again
+//! there).
 //!
 //! A write is a job: the writer takes every job waiting (up to [`MAX_BATCH`]), runs each in its
 //! own savepoint inside one `BEGIN IMMEDIATE` transaction (a job that fails is rolled back alone
@@ -8,13 +10,18 @@
 //! would alone), commits once with `synchronous=FULL`, and only then answers each caller. A
 //! commit that fails fails every job of its batch: nothing answered is ever lost.
 
+mod checkpoint;
+
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 
 use rusqlite::{Connection, OpenFlags};
 use shared::store::StoreError;
 use tokio::sync::oneshot;
+
+use checkpoint::Checkpoints;
+pub(crate) use checkpoint::LIMIT as CHECKPOINT_FRAMES;
 
 /// The most writes one transaction takes.
 const MAX_BATCH: usize = 128;
@@ -57,6 +64,8 @@ struct Shared {
     /// The file the writer has open; `None` once it was found deleted or replaced.
     file: Mutex<Option<FileId>>,
     readers: RwLock<Arc<Readers>>,
+    /// Checkpoints the checkpointer thread finished having copied frames.
+    checkpoint_rounds: AtomicU64,
 }
 
 struct Readers {
@@ -213,6 +222,7 @@ struct Writer {
     shared: Arc<Shared>,
     /// How to open the database afresh (schema, pragmas).
     open: fn(&Path) -> Result<Connection, StoreError>,
+    checkpoints: Checkpoints,
 }
 
 impl Writer {
@@ -258,7 +268,10 @@ impl Writer {
             })
             .collect();
         match step(&self.conn, "COMMIT") {
-            Ok(()) => replies.into_iter().for_each(|reply| reply.send(Ok(()))),
+            Ok(()) => {
+                replies.into_iter().for_each(|reply| reply.send(Ok(())));
+                self.checkpoints.after_commit(&self.conn);
+            }
             Err(err) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 let why = format!("the session store could not commit: {err}");
@@ -289,7 +302,10 @@ impl Writer {
                 Err("the session database was deleted or replaced".into())
             }
             None => {
-                let reopened = (self.open)(path).and_then(|conn| {
+                let reopened = (self.open)(path).and_then(|mut conn| {
+                    self.checkpoints
+                        .watch(&mut conn)
+                        .map_err(StoreError::unavailable)?;
                     let readers = Readers::open(path)?;
                     Ok((conn, readers, file_id(path)))
                 });
@@ -323,22 +339,31 @@ pub(crate) struct Connections {
 
 impl Connections {
     /// Starts the writer thread on `conn` (opened by `open`, which also serves to create the
-    /// database again) and opens the readers.
+    /// database again) and its checkpointer (past `checkpoint_frames` frames in the WAL), and
+    /// opens the readers.
     pub(crate) fn start(
         path: &Path,
-        conn: Connection,
+        mut conn: Connection,
         open: fn(&Path) -> Result<Connection, StoreError>,
+        checkpoint_frames: i32,
     ) -> Result<Self, StoreError> {
         let shared = Arc::new(Shared {
             path: path.to_owned(),
             file: Mutex::new(file_id(path)),
             readers: RwLock::new(Arc::new(Readers::open(path)?)),
+            checkpoint_rounds: AtomicU64::new(0),
         });
+        let checkpoints = Checkpoints::start(Arc::clone(&shared), checkpoint_frames)
+            .map_err(StoreError::unavailable)?;
+        checkpoints
+            .watch(&mut conn)
+            .map_err(StoreError::unavailable)?;
         let (jobs, queue) = mpsc::channel();
         let writer = Writer {
             conn,
             shared: Arc::clone(&shared),
             open,
+            checkpoints,
         };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -409,6 +434,11 @@ impl Connections {
         tokio::task::spawn_blocking(move || readers.waiting(work))
             .await
             .map_err(StoreError::unavailable)?
+    }
+
+    /// Checkpoints the checkpointer thread finished having copied frames.
+    pub(crate) fn checkpoint_rounds(&self) -> u64 {
+        self.shared.checkpoint_rounds.load(Ordering::Relaxed)
     }
 
     /// Whether the database can be read where it should be: the path still names the open

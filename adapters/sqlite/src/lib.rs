@@ -138,11 +138,24 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, brings its schema up to date, and
     /// starts its writer and readers.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_checkpointing_at(path, conn::CHECKPOINT_FRAMES)
+    }
+
+    /// [`SqliteStore::open`], checkpointing once the WAL holds `frames` frames (tests of the
+    /// checkpointer).
+    #[doc(hidden)]
+    pub fn open_checkpointing_at(path: &Path, frames: i32) -> Result<Self, StoreError> {
         let conn = open_writer(path)?;
         Ok(Self {
-            conns: Arc::new(Connections::start(path, conn, open_writer)?),
+            conns: Arc::new(Connections::start(path, conn, open_writer, frames)?),
             purged_at: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
         })
+    }
+
+    /// Checkpoints the checkpointer thread finished having copied frames.
+    #[doc(hidden)]
+    pub fn checkpoint_rounds(&self) -> u64 {
+        self.conns.checkpoint_rounds()
     }
 
     /// A pragma's value as the writer connection has it (`synchronous`: 2 is FULL).
