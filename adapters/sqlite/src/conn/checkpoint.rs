@@ -2,20 +2,20 @@
 //! of its own, so the writer keeps committing while that runs.
 //!
 //! SQLite's own automatic checkpoint runs inside the commit that crosses its threshold: every
-//! thousand frames one batch's callers waited for a few milliseconds of copying and an fsync of
-//! the database file, and so did every write queued behind it (the machine sat a fifth idle
-//! under load). Here the writer's WAL hook only counts frames. Past [`Checkpoints::limit`]
-//! frames it asks the checkpointer thread for a `PASSIVE` checkpoint (on its own connection,
-//! never taking the write lock), which copies what the WAL holds while later batches go on
-//! appending. When that round is done, the writer copies the few frames appended meanwhile
-//! itself: the WAL is then wholly in the database, and the next commit starts it again from
-//! the beginning, so it stays about `limit` frames long. A round that cannot run (the file
-//! vanished, the connection cannot open) leaves the checkpoint to the writer, as SQLite
-//! would.
+//! thousand frames one batch's callers waited for the copy and a sync of the database file,
+//! and so did every write queued behind them (under `/device/code` load the machine sat a fifth
+//! idle). Here the writer's WAL hook only counts frames. Past a limit ([`LIMIT`] frames) the
+//! writer asks the checkpointer thread for a `PASSIVE` checkpoint on its own connection, which
+//! never takes the write lock: it copies what the WAL holds and syncs the database file while
+//! later batches go on appending. When that round is done, the writer copies the few frames
+//! appended meanwhile (at most [`TAIL`], else the checkpointer goes another round): the WAL is
+//! then wholly in the database, and the next commit starts it again from its beginning. A round
+//! that cannot run (the file vanished, the connection cannot open) leaves the checkpoint to the
+//! writer, as SQLite would.
 //!
 //! SQLite syncs the database file only when a checkpoint copies the whole WAL, which here is
 //! the writer's: the checkpointer syncs what it copied itself, so that the writer's sync finds
-//! only the last few pages to write. Either way the WAL restarts only after a sync of the
+//! only the last few pages to write. Either way the WAL starts again only after a sync of the
 //! database file that followed every copy.
 
 use std::path::Path;
@@ -27,8 +27,13 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::{FileId, Shared, file_id};
 
-/// WAL frames (pages) after which a checkpoint starts: SQLite's own default.
-pub(crate) const LIMIT: i32 = 1000;
+/// WAL frames (pages) after which a checkpoint starts: four times SQLite's default, so the
+/// writer finishes a quarter as many (its share is two syncs whatever the length), and still
+/// within one of the wal-index's hash tables (4096 frames), so a read looks a page up once.
+pub(crate) const LIMIT: i32 = 4000;
+/// The most frames the writer copies itself to finish a round; past that the checkpointer
+/// goes another round.
+const TAIL: i32 = 256;
 /// The checkpointer's page cache, in KiB: a checkpoint copies frames without it.
 const CACHE_KIB: i64 = 64;
 
@@ -96,7 +101,7 @@ impl Checkpoints {
             Round::Running => {}
             // Little was appended during the round: copy it here; the next commit restarts
             // the WAL. (A count above `frames` is from before the WAL last restarted.)
-            Round::Done(Some(copied)) if (0..=self.limit / 4).contains(&(frames - copied)) => {
+            Round::Done(Some(copied)) if (0..=TAIL).contains(&(frames - copied)) => {
                 *round = Round::Idle;
                 drop(round);
                 checkpoint(conn);
