@@ -1,5 +1,7 @@
 //! `monzo-auth-server` as a user runs it: its own process, configured by the environment.
 
+use std::sync::Arc;
+
 use e2e_tests::*;
 
 /// The server in demo mode on a free port, with the memory store.
@@ -174,4 +176,85 @@ async fn a_session_authorized_before_a_restart_is_redeemed_after_it() {
     let answer = second.driver().poll(&started.id).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["user_id"], DEMO_USER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_logins_answered_before_a_kill_9_survive_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+        (
+            "STORE",
+            format!("sqlite:{}", dir.path().join("sessions.db").display()),
+        ),
+    ];
+    let first = ServerProcess::start(&env, &["--demo"]);
+    // Enough device logins (two WAL frames or more each) for checkpoints to run while they
+    // are written; the process is killed while 16 clients are still starting more.
+    const ANSWERED: usize = 6000;
+    let answered = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (url, http, answered) = (
+            first.base.join("device/code").unwrap(),
+            http_client(),
+            Arc::clone(&answered),
+        );
+        clients.spawn(async move {
+            loop {
+                let Ok(response) = http
+                    .post(url.clone())
+                    .form(&[("client_id", "my-cli")])
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                let Ok(body) = response.json::<serde_json::Value>().await else {
+                    return;
+                };
+                let code = body["device_code"].as_str().unwrap().to_owned();
+                answered.lock().unwrap().push(code);
+            }
+        });
+    }
+    while answered.lock().unwrap().len() < ANSWERED {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (code, _, _) = first.stop_with("KILL");
+    assert_eq!(code, None, "killed by the signal");
+    clients.join_all().await;
+    let answered = answered.lock().unwrap().clone();
+
+    // Every device code the first process answered polls as pending in the next one.
+    let second = ServerProcess::start(&env, &["--demo"]);
+    let url = second.base.join("oauth/token").unwrap();
+    let http = http_client();
+    let mut lost = Vec::new();
+    for chunk in answered.chunks(64) {
+        let mut polls = tokio::task::JoinSet::new();
+        for device_code in chunk {
+            let (http, url, device_code) = (http.clone(), url.clone(), device_code.clone());
+            polls.spawn(async move {
+                let form = [
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("device_code", device_code.as_str()),
+                    ("client_id", "my-cli"),
+                ];
+                JsonAnswer::read(http.post(url).form(&form).send().await.unwrap()).await
+            });
+        }
+        for answer in polls.join_all().await {
+            if answer.body["error"] != "authorization_pending" {
+                lost.push(answer.body.to_string());
+            }
+        }
+    }
+    assert!(
+        lost.is_empty(),
+        "{} of {} answered device logins lost, e.g. {}",
+        lost.len(),
+        answered.len(),
+        lost[0]
+    );
 }
