@@ -97,29 +97,23 @@ impl Checkpoints {
             return;
         }
         let mut round = self.round.lock().unwrap_or_else(|p| p.into_inner());
-        match *round {
-            Round::Running => {}
-            // Little was appended during the round: copy it here; the next commit restarts
-            // the WAL. (A count above `frames` is from before the WAL last restarted.)
-            Round::Done(Some(copied)) if (0..=TAIL).contains(&(frames - copied)) => {
-                *round = Round::Idle;
-                drop(round);
-                checkpoint(conn);
+        let finish_here = match *round {
+            Round::Running => return,
+            Round::Idle => false,
+            // Little was appended during the round (a count above `frames` is from before the
+            // WAL last started again), or it could not run.
+            Round::Done(copied) => {
+                copied.is_none_or(|copied| (0..=TAIL).contains(&(frames - copied)))
             }
-            Round::Done(None) => {
-                *round = Round::Idle;
-                drop(round);
-                checkpoint(conn);
-            }
-            Round::Idle | Round::Done(Some(_)) => {
-                if self.requests.try_send(()).is_ok() {
-                    *round = Round::Running;
-                } else {
-                    drop(round);
-                    checkpoint(conn);
-                }
-            }
+        };
+        if !finish_here && self.requests.try_send(()).is_ok() {
+            *round = Round::Running;
+            return;
         }
+        *round = Round::Idle;
+        drop(round);
+        // Copies what is left; the next commit starts the WAL again.
+        checkpoint(conn);
     }
 }
 
