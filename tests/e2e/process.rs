@@ -213,12 +213,20 @@ async fn device_logins_answered_before_a_kill_9_survive_it() {
                 let Ok(body) = response.json::<serde_json::Value>().await else {
                     return;
                 };
-                let code = body["device_code"].as_str().unwrap().to_owned();
+                let code = body["device_code"]
+                    .as_str()
+                    .expect("a device code")
+                    .to_owned();
                 answered.lock().unwrap().push(code);
             }
         });
     }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while answered.lock().unwrap().len() < ANSWERED {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fewer than {ANSWERED} device logins in 120 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let (code, _, _) = first.stop_with("KILL");
