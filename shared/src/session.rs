@@ -657,28 +657,14 @@ mod tests {
     #[test]
     fn the_public_half_is_crypto_boxs_own() {
         // RFC 7748 6.1: Alice's key pair.
-        let alice = SealingKey(crypto_box::SecretKey::from(
-            <[u8; 32]>::try_from(
-                (0..32)
-                    .map(|i| {
-                        u8::from_str_radix(
-                            &"77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"
-                                [2 * i..2 * i + 2],
-                            16,
-                        )
-                        .unwrap()
-                    })
-                    .collect::<Vec<u8>>(),
-            )
-            .unwrap(),
-        ));
+        let secret: [u8; 32] =
+            hex::decode("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let alice = SealingKey(crypto_box::SecretKey::from(secret));
         assert_eq!(
-            alice
-                .public_key()
-                .0
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>(),
+            hex::encode(alice.public_key().0),
             "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
         );
         for _ in 0..64 {
