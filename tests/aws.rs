@@ -73,7 +73,7 @@ pub async fn create_sessions_table(aws: &SdkConfig) -> String {
     let client = aws_sdk_dynamodb::Client::new(aws);
     let table = format!(
         "sessions-{}",
-        shared::session::random_token::<9>().replace(['-', '_'], "x")
+        monzo_auth_domain::session::random_token::<9>().replace(['-', '_'], "x")
     );
     client
         .create_table()

@@ -238,7 +238,7 @@ pub fn rest_event(
             "httpMethod": method,
             "path": format!("/{stage}{path}"),
             "protocol": "HTTP/1.1",
-            "requestId": shared::session::random_token::<8>(),
+            "requestId": monzo_auth_domain::session::random_token::<8>(),
             "requestTimeEpoch": 1_800_000_000_000u64,
             "resourceId": "abc",
             "resourcePath": path,

@@ -4,7 +4,7 @@
 pub mod aws;
 pub mod lambda;
 
-pub use shared::flow::ManualClock;
+pub use monzo_auth_domain::clock::ManualClock;
 
 use std::collections::HashMap;
 
@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fake_monzo::{ClientRegistration, FakeMonzo, FakeMonzoConfig, RunningFakeMonzo};
+use monzo_auth_domain::store::Store;
 use serde_json::Value;
 use shared::app;
 use shared::config::{Config, Mode};
-use shared::store::Store;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use url::Url;
@@ -30,7 +30,10 @@ pub const OTHER_USER: &str = "user_0000other";
 
 /// A random client secret, so a leak of it is unmistakable in a log.
 pub fn new_client_secret() -> String {
-    format!("mnzconf.{}", shared::session::random_token::<24>())
+    format!(
+        "mnzconf.{}",
+        monzo_auth_domain::session::random_token::<24>()
+    )
 }
 
 /// An HTTP client that never follows redirects (each hop is checked by hand) and gives up
@@ -68,7 +71,7 @@ pub struct AppOptions {
     pub store: Option<Arc<dyn Store>>,
     pub confidential_client: bool,
     /// `None`: the system clock.
-    pub clock: Option<Arc<dyn shared::flow::Clock>>,
+    pub clock: Option<Arc<dyn monzo_auth_domain::clock::Clock>>,
 }
 
 impl Default for AppOptions {
@@ -89,7 +92,7 @@ impl AppOptions {
     }
 
     /// Runs the service on `clock`, which the test moves instead of sleeping.
-    pub fn clock(mut self, clock: &shared::flow::ManualClock) -> Self {
+    pub fn clock(mut self, clock: &monzo_auth_domain::clock::ManualClock) -> Self {
         self.clock = Some(Arc::new(clock.clone()));
         self
     }
@@ -143,7 +146,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let config = Config::from_lookup(Mode::Local, |name| vars.get(name).cloned()).expect("config");
     let store = options
         .store
-        .unwrap_or_else(|| Arc::new(shared::store::MemoryStore::new()));
+        .unwrap_or_else(|| Arc::new(monzo_auth_domain::store::MemoryStore::new()));
     let mut host = app::Host::new(
         app::Shape::Local {
             local_addr: addr,
@@ -151,6 +154,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         },
         app::Adapters {
             monzo: Some(&monzo_auth_monzo_http::open_api),
+            refresh_limit: Some(&monzo_auth_server::limit::open),
             ..Default::default()
         },
     );
@@ -160,7 +164,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     }
     let router = app::build(&config, host).await.expect("app");
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(app::serve(listener, router, &config, async {
+    tokio::spawn(monzo_auth_server::serve(listener, router, &config, async {
         let _ = rx.await;
     }));
     TestApp {

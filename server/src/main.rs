@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
+use monzo_auth_domain::secret::PlainSecret;
+use monzo_auth_domain::session;
+use shared::app;
 use shared::config::{Config, Mode};
-use shared::secret::PlainSecret;
-use shared::{app, session};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -65,7 +66,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::from_env(mode)?;
     let shutdown = shutdown_signal().context("cannot install the signal handlers")?;
     // The connection cap follows the open-file limit: take all the system allows.
-    let descriptors = shared::serve::raise_descriptor_limit();
+    let descriptors = monzo_auth_server::serve::raise_descriptor_limit();
     tracing::debug!(descriptors, "open-file limit");
     // SQLite always; DynamoDB and KMS only in a build with the `aws` feature, and only a
     // configuration that uses them makes the server load the AWS configuration.
@@ -84,6 +85,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let adapters = app::Adapters {
         sqlite: Some(&monzo_auth_sqlite::open_store),
         monzo: Some(&monzo_auth_monzo_http::open_api),
+        refresh_limit: Some(&monzo_auth_server::limit::open),
         #[cfg(feature = "aws")]
         dynamodb: dynamodb.as_ref().map(|open| open as _),
         #[cfg(feature = "aws")]
@@ -132,7 +134,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     tracing::info!(addr = %local_addr, demo = args.demo, "serving");
-    app::serve(listener, app, &config, shutdown)
+    monzo_auth_server::serve(listener, app, &config, shutdown)
         .await
         .context("the server stopped")?;
     tracing::info!("shut down");

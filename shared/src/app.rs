@@ -1,32 +1,27 @@
 //! The composition root: assembling the service from its configuration and the adapters a host
 //! links ([`build`]), for the local server, the Lambda functions and the tests alike.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
-use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 pub use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use url::Url;
 
 use crate::config::{Config, ConfigError, LambdaFunction, SecretSetting, StoreSpec};
-use crate::flow::{Clock, Flow, FlowSettings, GuessLimits};
-use crate::http::{self, AppState};
-use crate::monzo::{MonzoApi, MonzoClient, MonzoSettings, NoMonzoApi};
-use crate::secret::{ClientSecretSource, NoSecret, PlainSecret};
-use crate::store::{MemoryStore, Store};
-use crate::urls::UrlResolver;
+use crate::http;
+use monzo_auth_domain::clock::Clock;
+use monzo_auth_domain::flow::{Flow, FlowSettings, GuessLimits};
+use monzo_auth_domain::monzo::{MonzoApi, MonzoClient, MonzoSettings, NoMonzoApi};
+use monzo_auth_domain::secret::{ClientSecretSource, NoSecret, OpeningSecret, PlainSecret};
+use monzo_auth_domain::store::{MemoryStore, Store};
+use monzo_auth_domain::urls::UrlResolver;
 
 /// A KMS-encrypted secret, opened (one decrypt is tried at once, so a cold start pays for it
 /// rather than the first poll; a failure is logged and retried later).
 pub type OpenKms = dyn Fn(Vec<u8>) -> OpeningSecret + Send + Sync;
-
-/// A secret being opened.
-pub type OpeningSecret = Pin<Box<dyn Future<Output = Arc<dyn ClientSecretSource>> + Send>>;
 
 /// Opens the SQLite file `STORE=sqlite:PATH` names, or says why it cannot.
 pub type OpenSqlite = dyn Fn(&Path) -> Result<Arc<dyn Store>, String> + Sync;
@@ -36,6 +31,9 @@ pub type OpenDynamoDb = dyn Fn(&str) -> Arc<dyn Store> + Sync;
 
 /// Builds the client for Monzo's API (crate `monzo-auth-monzo-http`), or says why it cannot.
 pub type OpenMonzoApi = dyn Fn(&MonzoSettings) -> Result<Arc<dyn MonzoApi>, String> + Sync;
+
+/// The limit `REFRESH_LIMIT_PER_ADDRESS` sets (`None` for 0).
+pub type OpenRefreshLimit = dyn Fn(u32) -> Option<Arc<dyn http::RefreshLimiter>> + Sync;
 
 /// The adapters a host links (each its own crate, so a binary carries only those it uses). A
 /// setting whose adapter the host left out is refused, naming the variable.
@@ -49,6 +47,9 @@ pub struct Adapters<'a> {
     pub kms: Option<&'a OpenKms>,
     /// Monzo's API, where codes are exchanged (without it every call to Monzo fails).
     pub monzo: Option<&'a OpenMonzoApi>,
+    /// The local server's limit on refreshes and revocations per client address
+    /// (`REFRESH_LIMIT_PER_ADDRESS`); without it there is none.
+    pub refresh_limit: Option<&'a OpenRefreshLimit>,
 }
 
 /// Monzo for the flow: its settings, and its API when the host links it.
@@ -151,7 +152,7 @@ pub struct Host<'a> {
     pub monzo: Option<MonzoEndpoint>,
     /// A store the host opened itself (tests); `None`: the one `STORE` names.
     pub store: Option<Arc<dyn Store>>,
-    /// Where time comes from ([`crate::flow::SystemClock`] in service).
+    /// Where time comes from ([`monzo_auth_domain::clock::SystemClock`] in service).
     pub clock: Arc<dyn Clock>,
 }
 
@@ -163,7 +164,7 @@ impl<'a> Host<'a> {
             adapters,
             monzo: None,
             store: None,
-            clock: Arc::new(crate::flow::SystemClock),
+            clock: Arc::new(monzo_auth_domain::clock::SystemClock),
         }
     }
 }
@@ -212,10 +213,22 @@ pub async fn build(config: &Config, host: Host<'_>) -> Result<Router, ConfigErro
     let secret = Arc::clone(&monzo.secret);
     let flow = Arc::new(Flow::new(store, client, monzo.secret, host.clock, settings));
     let routes = match host.shape {
-        Shape::Local { local_addr, demo } => local_routes(config, &urls, local_addr, demo),
+        #[cfg(feature = "pages")]
+        Shape::Local { local_addr, demo } => {
+            local_routes(config, adapters, &urls, local_addr, demo)
+        }
         Shape::Lambda(LambdaFunction::New) => http::new_routes().merge(http::device_code_routes()),
+        #[cfg(feature = "pages")]
         Shape::Lambda(LambdaFunction::Callback) => {
             http::callback_routes().merge(http::device_page_routes())
+        }
+        #[cfg(not(feature = "pages"))]
+        Shape::Local { .. } | Shape::Lambda(LambdaFunction::Callback) => {
+            return Err(ConfigError {
+                variable: "pages",
+                problem: "this program is built without the pages (shared's feature `pages`)"
+                    .into(),
+            });
         }
         Shape::Lambda(LambdaFunction::Token) => http::token_routes()
             .merge(http::oauth_token_routes())
@@ -258,12 +271,14 @@ pub fn local_return_url(addr: SocketAddr) -> Url {
 }
 
 /// Every route: what the local server serves, on `local_addr`.
+#[cfg(feature = "pages")]
 fn local_routes(
     config: &Config,
+    adapters: &Adapters<'_>,
     urls: &UrlResolver,
     local_addr: SocketAddr,
     demo: bool,
-) -> Router<AppState> {
+) -> Router<http::AppState> {
     let hosts = http::AllowedHosts::new(urls.configured(), local_addr.port());
     let mut routes = http::new_routes()
         .merge(http::device_code_routes())
@@ -272,8 +287,11 @@ fn local_routes(
         .merge(http::token_routes())
         .merge(http::oauth_token_routes())
         .merge(http::local_routes(demo));
-    if let Some(limit) = http::limit::RefreshLimit::per_second(config.refresh_limit_per_address) {
-        routes = routes.layer(axum::Extension(Arc::new(limit)));
+    if let Some(limit) = adapters
+        .refresh_limit
+        .and_then(|open| open(config.refresh_limit_per_address))
+    {
+        routes = routes.layer(axum::Extension(limit));
     }
     routes
         .layer(axum::middleware::from_fn_with_state(
@@ -375,22 +393,6 @@ pub fn init_logging(logs: Logs) {
             }
         }
     }
-}
-
-/// Serves `app` on `listener` within the configuration's connection limits until `shutdown`
-/// resolves, then lets requests in flight finish.
-pub fn serve(
-    listener: TcpListener,
-    app: Router,
-    config: &Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
-    crate::serve::serve(
-        listener,
-        app,
-        crate::serve::ServerLimits::from_config(config),
-        shutdown,
-    )
 }
 
 #[cfg(test)]

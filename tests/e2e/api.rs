@@ -276,7 +276,7 @@ async fn a_failure_monzo_certainly_did_not_act_on_is_502_and_the_next_poll_succe
 
 /// The lease a redeem holds with `MONZO_TIMEOUT_SECS=1`.
 fn lease_of_one_second_timeouts() -> Duration {
-    shared::flow::FlowSettings::lease_for(Duration::from_secs(1))
+    monzo_auth_domain::flow::FlowSettings::lease_for(Duration::from_secs(1))
 }
 
 #[tokio::test]
@@ -543,7 +543,7 @@ async fn bad_ids_get_a_json_4xx() {
     let driver = app.driver();
     let token = driver.url("token");
     let long = "A".repeat(10 * 1024);
-    let valid_but_unknown = shared::session::PollId::generate().expose();
+    let valid_but_unknown = monzo_auth_domain::session::PollId::generate(0).expose();
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
         (app.http.post(token.clone()), 400, "invalid_request"),
         (

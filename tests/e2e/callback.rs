@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use e2e_tests::*;
-use shared::session::{Lease, Pace, PollId, Session, State, UserCodeRecord};
-use shared::store::{Claimed, CounterStore, SessionStore, StoreError, UserCodeStore};
+use monzo_auth_domain::session::{Lease, Pace, PollId, Session, State, UserCodeRecord};
+use monzo_auth_domain::store::{Claimed, CounterStore, SessionStore, StoreError, UserCodeStore};
 use url::Url;
 
 fn callback_url(app: &TestApp, params: &[(&str, &str)]) -> Url {
@@ -38,7 +38,7 @@ async fn assert_refused_page(response: reqwest::Response) {
 async fn an_unknown_or_malformed_state_writes_nothing() {
     let app = spawn_app().await;
     let driver = app.driver();
-    let unknown = PollId::generate().state();
+    let unknown = PollId::generate(0).state();
     let response = driver
         .callback(&callback_url(
             &app,
@@ -116,7 +116,7 @@ async fn the_code_is_stored_sealed() {
     let session = app.store.get(&state).await.unwrap().unwrap();
     let shown = format!("{session:?}");
     assert!(!shown.contains(&code) && !shown.contains(&started.id));
-    let shared::session::Status::Authorized { sealed_code } = &session.status else {
+    let monzo_auth_domain::session::Status::Authorized { sealed_code } = &session.status else {
         panic!("not authorized: {session:?}");
     };
     assert!(
@@ -216,11 +216,11 @@ async fn a_store_outage_is_503_everywhere() {
     let new = JsonAnswer::read(app.http.post(driver.url("new")).send().await.unwrap()).await;
     new.assert_error(503, "temporarily_unavailable");
     assert!(new.headers.contains_key("retry-after"));
-    let id = PollId::generate().expose();
+    let id = PollId::generate(0).expose();
     let poll = driver.poll(&id).await;
     poll.assert_error(503, "temporarily_unavailable");
     assert!(poll.headers.contains_key("retry-after"));
-    let state = PollId::generate().state().as_text();
+    let state = PollId::generate(0).state().as_text();
     let page = driver
         .callback(&callback_url(&app, &[("code", "c"), ("state", &state)]))
         .await;

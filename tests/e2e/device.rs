@@ -366,7 +366,7 @@ async fn every_token_endpoint_error_is_a_400_with_an_error_code() {
         }
     };
 
-    let unknown = shared::session::PollId::generate().expose();
+    let unknown = monzo_auth_domain::session::PollId::generate(0).expose();
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[], "invalid_request"),
         (&[("grant_type", "password")], "unsupported_grant_type"),
@@ -513,7 +513,7 @@ async fn after_a_device_exchange_of_unknown_outcome_polls_are_pending_until_the_
         1,
         "no second exchange during the lease"
     );
-    let lease = shared::flow::FlowSettings::lease_for(Duration::from_secs(1));
+    let lease = monzo_auth_domain::flow::FlowSettings::lease_for(Duration::from_secs(1));
     clock.advance(lease - Duration::from_secs(2));
     assert_oauth_error(&poll_device(&app, &polled).await, "authorization_pending");
     clock.advance(Duration::from_secs(1));
@@ -663,7 +663,10 @@ async fn a_cross_site_form_post_is_refused() {
         .post(confirm)
         .header("cookie", cookie.unwrap())
         .form(&[
-            ("csrf", shared::session::random_token::<32>().as_str()),
+            (
+                "csrf",
+                monzo_auth_domain::session::random_token::<32>().as_str(),
+            ),
             ("user_code", code),
         ])
         .send()
@@ -963,7 +966,7 @@ async fn revocation_errors_are_rfc_7009s_and_a_monzo_outage_is_503() {
     )
     .await;
     assert_oauth_error(&refresh, "unsupported_token_type");
-    let huge = "a".repeat(shared::session::MAX_FORWARDED_TOKEN + 1);
+    let huge = "a".repeat(monzo_auth_domain::session::MAX_FORWARDED_TOKEN + 1);
     let oversized = read(revoke(&app, &[("token", &huge)]).await).await;
     assert_oauth_error(&oversized, "invalid_request");
     let spaced = read(revoke(&app, &[("token", "a b")]).await).await;

@@ -1,4 +1,4 @@
-//! The flow itself, in process: `shared::flow::Flow` over the memory store and the stand-in for
+//! The flow itself, in process: `monzo_auth_domain::flow::Flow` over the memory store and the stand-in for
 //! Monzo, on a clock the test moves by hand. No HTTP to the service and no sleeping: expiry,
 //! leases, device pacing and guess windows are reached by moving the clock.
 
@@ -8,17 +8,18 @@ use std::time::Duration;
 
 use e2e_tests::{CLIENT_ID, DEMO_USER, Decision, Driver, OTHER_USER, http_client};
 use fake_monzo::{Failure, RunningFakeMonzo};
-use shared::flow::{
-    Callback, CallbackError, CallbackOutcome, ClientAddr, Clock as _, DeviceError, DevicePollError,
-    Flow, FlowSettings, GuessLimits, ManualClock, Poll, PollError, RefreshError, TokenError,
+use monzo_auth_domain::clock::{Clock as _, ManualClock};
+use monzo_auth_domain::flow::{
+    Callback, CallbackError, CallbackOutcome, ClientAddr, DeviceError, DevicePollError, Flow,
+    FlowSettings, GuessLimits, Poll, PollError, RefreshError, TokenError,
 };
-use shared::monzo::{MonzoClient, MonzoSettings};
-use shared::secret::PlainSecret;
-use shared::session::{
+use monzo_auth_domain::monzo::{MonzoClient, MonzoSettings};
+use monzo_auth_domain::secret::PlainSecret;
+use monzo_auth_domain::session::{
     AuthCode, ClientId, CodeChallenge, CodeVerifier, PollId, RefreshToken, State, UserCode,
 };
-use shared::store::MemoryStore;
-use shared::urls::{PublicUrls, UrlResolver};
+use monzo_auth_domain::store::MemoryStore;
+use monzo_auth_domain::urls::{PublicUrls, UrlResolver};
 use url::Url;
 
 const TTL: Duration = Duration::from_secs(600);
@@ -139,7 +140,7 @@ fn is_pending(poll: &Result<Poll, PollError>) -> bool {
     matches!(poll, Ok(Poll::Pending { .. }))
 }
 
-fn token_of(poll: Result<Poll, PollError>) -> shared::flow::IssuedToken {
+fn token_of(poll: Result<Poll, PollError>) -> monzo_auth_domain::flow::IssuedToken {
     match poll {
         Ok(Poll::Token(token)) => token,
         other => panic!("expected a token, got {other:?}"),

@@ -373,7 +373,7 @@ async fn poll_unknown(app: &axum::Router) -> (u16, Value) {
         .header("content-type", "application/x-www-form-urlencoded")
         .body(Body::from(format!(
             "id={}",
-            shared::session::PollId::generate().expose()
+            monzo_auth_domain::session::PollId::generate(0).expose()
         )))
         .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
@@ -502,6 +502,7 @@ async fn the_local_server_runs_on_dynamodb_with_a_kms_secret() {
         dynamodb: Some(&dynamodb),
         kms: Some(&kms),
         monzo: Some(&monzo_auth_monzo_http::open_api),
+        refresh_limit: Some(&monzo_auth_server::limit::open),
         ..Default::default()
     };
     // The composition root opens the DynamoDB store and the KMS secret from the settings.
@@ -513,7 +514,7 @@ async fn the_local_server_runs_on_dynamodb_with_a_kms_secret() {
         adapters,
     );
     let router = shared::app::build(&config, host).await.unwrap();
-    tokio::spawn(shared::app::serve(
+    tokio::spawn(monzo_auth_server::serve(
         listener,
         router,
         &config,
@@ -757,7 +758,7 @@ fn the_token_functions_timeout_covers_its_worst_poll() {
     );
     // The redeem lease outlives the exchange, so no second exchange starts while Monzo may still
     // be working on the first.
-    let lease = shared::flow::FlowSettings::lease_for(Duration::from_secs(monzo));
+    let lease = monzo_auth_domain::flow::FlowSettings::lease_for(Duration::from_secs(monzo));
     assert!(lease > Duration::from_secs(monzo + aws_call));
     // new and callback make at most a handful of store calls.
     let others = secs(&template["Globals"]["Function"]["Timeout"]);

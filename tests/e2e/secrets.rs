@@ -77,7 +77,7 @@ async fn logs_and_the_sqlite_file_hold_no_secret() {
         .await;
     driver.callback(&redirect.callback_url).await;
     assert_eq!(driver.callback(&redirect.callback_url).await.status(), 400);
-    let unknown = shared::session::PollId::generate().expose();
+    let unknown = monzo_auth_domain::session::PollId::generate(0).expose();
     assert_eq!(driver.poll(&unknown).await.status, 404);
     secrets.extend([
         ("denied poll id", denied.id.clone()),
@@ -171,7 +171,7 @@ async fn logs_and_the_sqlite_file_hold_no_secret() {
     };
     let refreshed_access = refreshed.body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(revoke(refreshed_access).await, 200);
-    let unknown_token = shared::session::random_token::<32>();
+    let unknown_token = monzo_auth_domain::session::random_token::<32>();
     assert_eq!(revoke(unknown_token.clone()).await, 200);
     secrets.push(("revoked unknown token", unknown_token));
     secrets.extend(device_secrets);

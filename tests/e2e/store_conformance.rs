@@ -4,21 +4,21 @@
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use monzo_auth_sqlite::SqliteStore;
-use shared::session::{
+use monzo_auth_domain::session::{
     AuthCode, DeviceGrant, Lease, Pace, PollId, Session, Status, UserCode, UserCodeRecord,
 };
-use shared::store::{
+use monzo_auth_domain::store::{
     Claimed, CounterStore as _, MemoryStore, SessionStore as _, Store, StoreError,
     UserCodeStore as _,
 };
+use monzo_auth_sqlite::SqliteStore;
 
 const NOW: i64 = 1_800_000_000_000;
 const TTL: std::time::Duration = std::time::Duration::from_secs(600);
 const TTL_MS: i64 = 600_000;
 
 fn pending(now: i64) -> (PollId, Session) {
-    let id = PollId::generate();
+    let id = PollId::generate(NOW);
     let session = Session::new_pending(&id, now, TTL);
     (id, session)
 }
@@ -38,12 +38,16 @@ pub async fn create_and_get_round_trip(store: Arc<dyn Store>) {
         store.create(&session).await,
         Err(StoreError::Conflict)
     ));
-    assert_eq!(store.get(&PollId::generate().state()).await.unwrap(), None);
+    assert_eq!(
+        store.get(&PollId::generate(NOW).state()).await.unwrap(),
+        None
+    );
 
     // Optional fields survive the trip too.
-    let id = PollId::generate();
-    let challenge =
-        shared::session::CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    let id = PollId::generate(NOW);
+    let challenge = monzo_auth_domain::session::CodeChallenge::parse(
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    );
     let full = Session::new_pending(&id, NOW, TTL)
         .with_code_challenge(challenge)
         .with_return_url(Some("https://x.example/Prod/callback".into()))
@@ -91,7 +95,7 @@ pub async fn callback_is_write_once(store: Arc<dyn Store>) {
 }
 
 pub async fn unknown_and_expired_sessions_take_no_writes(store: Arc<dyn Store>) {
-    let unknown = PollId::generate().state();
+    let unknown = PollId::generate(NOW).state();
     assert!(!store.authorize(&unknown, b"code", NOW).await.unwrap());
     assert!(!store.deny(&unknown, NOW).await.unwrap());
     assert_eq!(
@@ -252,7 +256,10 @@ pub async fn purged_after_the_grace_period(store: Arc<dyn Store>, purging: Purgi
         purge_at: old.purge_at,
     };
     assert!(store.create_user_code(&code, NOW).await.unwrap());
-    let counter = format!("limit#test#{}", shared::session::random_token::<6>());
+    let counter = format!(
+        "limit#test#{}",
+        monzo_auth_domain::session::random_token::<6>()
+    );
     store.add_failure(&counter, old.purge_at).await.unwrap();
 
     // Expired but within its grace period, a session is still there to answer "expired" (a
@@ -290,7 +297,7 @@ pub async fn purged_after_the_grace_period(store: Arc<dyn Store>, purging: Purgi
 }
 
 fn device_session(now: i64, interval_ms: i64) -> (PollId, Session) {
-    let id = PollId::generate();
+    let id = PollId::generate(NOW);
     let session = Session::new_pending(&id, now, TTL).with_device(DeviceGrant {
         client_id: "my-app".into(),
         interval_ms,
@@ -351,7 +358,7 @@ pub async fn a_device_session_and_its_code_are_stored_together(store: Arc<dyn St
 }
 
 /// The state of the session a stored user code maps to.
-async fn code_owner(store: &Arc<dyn Store>, key: &str) -> shared::session::State {
+async fn code_owner(store: &Arc<dyn Store>, key: &str) -> monzo_auth_domain::session::State {
     store.find_user_code(key).await.unwrap().unwrap().state
 }
 
@@ -380,7 +387,7 @@ pub async fn user_codes_map_to_their_session(store: Arc<dyn Store>) {
 
     // A live code keeps its key; once it has expired, a new session may take it over.
     let other = UserCodeRecord {
-        state: PollId::generate().state(),
+        state: PollId::generate(NOW).state(),
         ..record.clone()
     };
     assert!(!store.create_user_code(&other, NOW + 1).await.unwrap());
@@ -447,7 +454,7 @@ pub async fn device_polls_are_paced(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .pace_poll(&PollId::generate().state(), NOW, 5000)
+            .pace_poll(&PollId::generate(NOW).state(), NOW, 5000)
             .await
             .unwrap(),
         Pace::NotFound
@@ -455,7 +462,10 @@ pub async fn device_polls_are_paced(store: Arc<dyn Store>) {
 }
 
 pub async fn failure_counters_count_atomically(store: Arc<dyn Store>) {
-    let key = format!("limit#test#{}", shared::session::random_token::<6>());
+    let key = format!(
+        "limit#test#{}",
+        monzo_auth_domain::session::random_token::<6>()
+    );
     assert_eq!(store.failures(&key).await.unwrap(), 0);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..10 {
@@ -480,7 +490,10 @@ pub async fn failure_counters_count_atomically(store: Arc<dyn Store>) {
     tasks.join_all().await;
     assert_eq!(store.failures(&key).await.unwrap(), 0);
     assert_eq!(store.add_failure(&key, NOW / 1000 + 600).await.unwrap(), 1);
-    let absent = format!("limit#test#{}", shared::session::random_token::<6>());
+    let absent = format!(
+        "limit#test#{}",
+        monzo_auth_domain::session::random_token::<6>()
+    );
     store.refund_failure(&absent).await.unwrap();
     assert_eq!(store.failures(&absent).await.unwrap(), 0);
 }
@@ -922,7 +935,10 @@ async fn dynamodb_purge_at_is_the_tables_ttl_attribute() {
         purge_at: session.purge_at,
     };
     assert!(store.create_user_code(&code, NOW).await.unwrap());
-    let counter = format!("limit#test#{}", shared::session::random_token::<6>());
+    let counter = format!(
+        "limit#test#{}",
+        monzo_auth_domain::session::random_token::<6>()
+    );
     store.add_failure(&counter, NOW / 1000 + 900).await.unwrap();
     assert_eq!(session.purge_at, session.expires_at_ms / 1000 + 1 + 600);
     for (pk, purge_at) in [
@@ -1025,7 +1041,7 @@ fn open_migrated(path: &std::path::Path) -> Arc<dyn Store> {
 
 /// A pending session whose id an earlier release made: 32 random bytes, no creation time.
 fn legacy_pending(now: i64) -> (PollId, Session) {
-    let id = PollId::parse(&shared::session::random_token::<32>()).unwrap();
+    let id = PollId::parse(&monzo_auth_domain::session::random_token::<32>()).unwrap();
     let session = Session::new_pending(&id, now, TTL);
     (id, session)
 }
@@ -1093,7 +1109,7 @@ async fn sqlite_version_1_files_are_migrated_with_their_sessions() {
     // yet polled, one mid-exchange (claimed), one denied.
     let (pending_id, waiting) = legacy_pending(NOW);
     let waiting = waiting
-        .with_code_challenge(shared::session::CodeChallenge::parse(
+        .with_code_challenge(monzo_auth_domain::session::CodeChallenge::parse(
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
         ))
         .with_return_url(Some("https://x.example/Prod/callback".into()));

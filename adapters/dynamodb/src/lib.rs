@@ -13,7 +13,7 @@ use aws_config::SdkConfig;
 pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// One attempt of an AWS call gives up after this (the SDK's standard retries try again).
 pub const AWS_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
-use shared::store::Store;
+use monzo_auth_domain::store::Store;
 
 /// The service's timeouts for an AWS SDK configuration: every AWS call (DynamoDB, KMS) gives up
 /// after [`AWS_OPERATION_TIMEOUT`], retries included, so a slow AWS cannot eat a function's time

@@ -14,9 +14,9 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use shared::session::{Lease, Pace, Session, State, UserCodeRecord};
-use shared::store::record::status;
-use shared::store::{
+use monzo_auth_domain::session::{Lease, Pace, Session, State, UserCodeRecord};
+use monzo_auth_domain::store::record::status;
+use monzo_auth_domain::store::{
     Claimed, CounterStore, SessionRecord, SessionStore, StoreError, UserCodeStore,
 };
 
@@ -569,11 +569,11 @@ fn applied<T, E: ProvideErrorMetadata, R>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::session::{CodeChallenge, DeviceGrant, PollId, Status};
+    use monzo_auth_domain::session::{CodeChallenge, DeviceGrant, PollId, Status};
 
     fn session() -> Session {
         Session::new_pending(
-            &PollId::generate(),
+            &PollId::generate(0),
             1_800_000_000_000,
             std::time::Duration::from_secs(600),
         )

@@ -2,8 +2,8 @@
 //! decrypted at cold start with the encryption context `app=monzo-auth`.
 
 use async_trait::async_trait;
+use monzo_auth_domain::secret::{ClientSecretSource, SecretUnavailable};
 use secrecy::SecretString;
-use shared::secret::{ClientSecretSource, SecretUnavailable};
 
 /// The encryption context the secret is encrypted under; KMS refuses to decrypt without it.
 pub const KMS_ENCRYPTION_CONTEXT: (&str, &str) = ("app", "monzo-auth");
@@ -110,7 +110,7 @@ impl ClientSecretSource for KmsSecret {
 /// `shared::app::Adapters::kms`.
 pub fn opener(
     aws: &aws_config::SdkConfig,
-) -> impl Fn(Vec<u8>) -> shared::app::OpeningSecret + Send + Sync + 'static + use<> {
+) -> impl Fn(Vec<u8>) -> monzo_auth_domain::secret::OpeningSecret + Send + Sync + 'static + use<> {
     let client = aws_sdk_kms::Client::new(aws);
     move |ciphertext| {
         let secret = KmsSecret::new(client.clone(), ciphertext);

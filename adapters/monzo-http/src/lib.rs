@@ -1,4 +1,4 @@
-//! Monzo's API over HTTPS: the code exchange, refresh and logout (`shared::monzo::MonzoApi`).
+//! Monzo's API over HTTPS: the code exchange, refresh and logout (`monzo_auth_domain::monzo::MonzoApi`).
 //! Linked only by what exchanges codes (the token function, the local server).
 //!
 //! What is Monzo-specific about its answers stays here: its error shapes, which failures are
@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use monzo_auth_domain::monzo::{MonzoApi, MonzoError, MonzoSettings, MonzoToken, Unavailable};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
-use shared::monzo::{MonzoApi, MonzoError, MonzoSettings, MonzoToken, Unavailable};
 use url::Url;
 
 fn from_transport(err: reqwest::Error) -> MonzoError {
@@ -163,7 +163,7 @@ impl HttpMonzoApi {
 pub fn open_api(settings: &MonzoSettings) -> Result<std::sync::Arc<dyn MonzoApi>, String> {
     HttpMonzoApi::new(settings)
         .map(|api| std::sync::Arc::new(api) as std::sync::Arc<dyn MonzoApi>)
-        .map_err(|err| shared::flow::error::ErrorChain(&err).to_string())
+        .map_err(|err| monzo_auth_domain::flow::error::ErrorChain(&err).to_string())
 }
 
 #[async_trait]

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 
+use monzo_auth_domain::store::StoreError;
 use rusqlite::{Connection, OpenFlags};
-use shared::store::StoreError;
 use tokio::sync::oneshot;
 
 use checkpoint::Checkpoints;

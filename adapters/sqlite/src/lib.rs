@@ -15,18 +15,18 @@ use std::sync::{Arc, LazyLock};
 use conn::Connections;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension as _, Params, Row, params};
-use shared::session::{Lease, Pace, Session, State, UserCodeRecord};
-use shared::store::{
+use monzo_auth_domain::session::{Lease, Pace, Session, State, UserCodeRecord};
+use monzo_auth_domain::store::{
     Claimed, CounterStore, SessionRecord, SessionStore, Store, StoreError, UserCodeStore,
 };
+use rusqlite::{Connection, OptionalExtension as _, Params, Row, params};
 
 /// `STORE=sqlite:PATH` for `shared::app::Adapters::sqlite`: the store, or why it cannot be
 /// opened (with its causes).
 pub fn open_store(path: &Path) -> Result<Arc<dyn Store>, String> {
     SqliteStore::open(path)
         .map(|store| Arc::new(store) as Arc<dyn Store>)
-        .map_err(|err| shared::flow::error::ErrorChain(&err).to_string())
+        .map_err(|err| monzo_auth_domain::flow::error::ErrorChain(&err).to_string())
 }
 
 /// Bumped when the tables' shape changes; `MIGRATIONS[n]` takes version n to n + 1. An opened

@@ -12,11 +12,11 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use lambda_http::request::RequestContext;
+use monzo_auth_domain::flow::ClientAddr;
+use monzo_auth_domain::urls::RequestBase;
 use shared::app::{self, OpenKms, OpenMonzoApi};
 use shared::config::{Config, Mode};
-use shared::flow::ClientAddr;
 use shared::http::{self, error::ApiError};
-use shared::urls::RequestBase;
 use url::Url;
 
 pub use shared::config::LambdaFunction as Function;
@@ -32,7 +32,7 @@ pub async fn run<K>(
     monzo: Option<&OpenMonzoApi>,
 ) -> Result<(), lambda_http::Error>
 where
-    K: Fn(Vec<u8>) -> app::OpeningSecret + Send + Sync + 'static,
+    K: Fn(Vec<u8>) -> monzo_auth_domain::secret::OpeningSecret + Send + Sync + 'static,
 {
     app::init_logging(app::Logs::Lambda);
     let aws = monzo_auth_dynamodb::load_aws_config().await;
@@ -48,7 +48,7 @@ where
 
 /// The functions that hold no client secret and never call Monzo's API (`new`, `callback`).
 pub async fn run_without_secret(function: Function) -> Result<(), lambda_http::Error> {
-    type NoKms = fn(Vec<u8>) -> app::OpeningSecret;
+    type NoKms = fn(Vec<u8>) -> monzo_auth_domain::secret::OpeningSecret;
     run::<NoKms>(function, None, None).await
 }
 

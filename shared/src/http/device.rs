@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use cookie::{Cookie, SameSite};
 use subtle::ConstantTimeEq as _;
 
-use super::AppState;
 use super::pages::{self, CSRF_FIELD, Page, PageError};
 use super::params::{FormParams, Params, ParamsError};
-use crate::flow::{ClientAddr, NoPublicUrl};
-use crate::session::{UserCode, random_token};
-use crate::urls::PublicUrls;
+use super::{AppState, RequestUrls};
+use monzo_auth_domain::flow::{ClientAddr, NoPublicUrl};
+use monzo_auth_domain::session::{UserCode, random_token};
+use monzo_auth_domain::urls::PublicUrls;
 
 const CSRF_COOKIE: &str = "monzo_auth_csrf";
 
@@ -125,7 +125,7 @@ pub(super) struct EntryQuery {
 pub(super) async fn entry(
     State(flow): State<AppState>,
     headers: HeaderMap,
-    urls: Result<PublicUrls, NoPublicUrl>,
+    RequestUrls(urls): RequestUrls,
     addr: Option<Extension<ClientAddr>>,
     query: Result<Query<EntryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
@@ -144,7 +144,7 @@ pub(super) async fn entry(
 pub(super) async fn typed(
     State(flow): State<AppState>,
     headers: HeaderMap,
-    urls: Result<PublicUrls, NoPublicUrl>,
+    RequestUrls(urls): RequestUrls,
     addr: Option<Extension<ClientAddr>>,
     params: Result<FormParams, ParamsError>,
 ) -> Response {
@@ -185,7 +185,7 @@ fn checked_code(headers: &HeaderMap, params: Result<FormParams, ParamsError>) ->
 pub(super) async fn confirm(
     State(flow): State<AppState>,
     headers: HeaderMap,
-    urls: Result<PublicUrls, NoPublicUrl>,
+    RequestUrls(urls): RequestUrls,
     addr: Option<Extension<ClientAddr>>,
     params: Result<FormParams, ParamsError>,
 ) -> Response {

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::params::ParamsError;
-use crate::flow::{Internal, NoPublicUrl, PollError, TokenError};
-use crate::monzo::MonzoError;
+use monzo_auth_domain::flow::{Internal, NoPublicUrl, PollError, TokenError};
+use monzo_auth_domain::monzo::MonzoError;
 
 /// Seconds a client is told to wait after a transient failure on our side.
 const RETRY_AFTER_SECS: u64 = 5;

@@ -3,13 +3,19 @@
 //! Each `*_routes` function returns the routes one function serves; [`into_app`] adds what every
 //! host needs once (JSON 404/405, no-store headers, the access log) and the state.
 
+#[cfg(feature = "pages")]
+mod browser;
+#[cfg(feature = "pages")]
 mod device;
 pub mod error;
-pub mod limit;
 pub mod log;
 mod oauth;
+#[cfg(feature = "pages")]
 pub mod pages;
 pub mod params;
+
+#[cfg(feature = "pages")]
+pub use browser::{callback_routes, device_page_routes, local_routes};
 
 use std::sync::Arc;
 
@@ -18,61 +24,55 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::config::TrustedProxies;
-use crate::flow::{Callback, CallbackOutcome, ClientAddr, Flow, NoPublicUrl, Poll};
-use crate::session::{AuthCode, CodeChallenge, CodeVerifier, PollId, State as SessionState};
-use crate::urls::{PublicUrls, RequestBase};
 use error::ApiError;
-use pages::PageError;
+use monzo_auth_domain::flow::{ClientAddr, Flow, NoPublicUrl, Poll};
+use monzo_auth_domain::session::{CodeChallenge, CodeVerifier, PollId};
+use monzo_auth_domain::urls::{PublicUrls, RequestBase};
 use params::{Params, ParamsError};
 
 pub use oauth::OAuthError;
+
+/// A limit on calls that reach Monzo with the operator's standing (refresh, revocation) per
+/// client address. The local server sets one (`monzo-auth-server`'s `limit`); on AWS, API
+/// Gateway's route throttle is the cap.
+pub trait RefreshLimiter: Send + Sync {
+    /// `Err(seconds to wait)` when `addr` has used its budget.
+    fn check(&self, addr: &ClientAddr) -> Result<(), u64>;
+}
 
 /// What every handler shares.
 pub type AppState = Arc<Flow>;
 
 /// The service's public URLs for this request: configured, or derived from the [`RequestBase`]
-/// the host put in the request's extensions (Lambda).
-impl axum::extract::FromRequestParts<AppState> for PublicUrls {
-    type Rejection = NoPublicUrl;
+/// the host put in the request's extensions (Lambda). Each contract answers a failure its own way.
+pub(crate) struct RequestUrls(pub Result<PublicUrls, NoPublicUrl>);
+
+impl axum::extract::FromRequestParts<AppState> for RequestUrls {
+    type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         flow: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        flow.settings()
-            .urls
-            .resolve(parts.extensions.get::<RequestBase>())
-            .ok_or(NoPublicUrl)
-    }
-}
-
-impl IntoResponse for NoPublicUrl {
-    fn into_response(self) -> Response {
-        ApiError::from(self).into_response()
+        Ok(Self(
+            flow.settings()
+                .urls
+                .resolve(parts.extensions.get::<RequestBase>())
+                .ok_or(NoPublicUrl),
+        ))
     }
 }
 
 /// `GET|POST /new`: the `new` function.
 pub fn new_routes() -> Router<AppState> {
     Router::new().route("/new", get(new_session).post(new_session))
-}
-
-/// `GET /callback` and the pages it redirects to: the `callback` function.
-pub fn callback_routes() -> Router<AppState> {
-    Router::new()
-        // Link checkers and previews probe with HEAD; only a real navigation (GET) may use up
-        // a state, so HEAD gets the headers and touches nothing.
-        .route("/callback", get(callback).head(callback_probe))
-        .route("/callback/done", get(|| async { pages::logged_in() }))
-        .route("/callback/denied", get(|| async { pages::denied() }))
-        .layer(catch_panic(page_panic))
 }
 
 /// `POST|GET /token`: the `token` function (the only one holding the client secret).
@@ -90,14 +90,6 @@ pub fn device_code_routes() -> Router<AppState> {
         )
 }
 
-/// The pages where a person enters and confirms a user code: the `callback` function.
-pub fn device_page_routes() -> Router<AppState> {
-    Router::new()
-        .route("/device", get(device::entry).post(device::typed))
-        .route("/device/confirm", axum::routing::post(device::confirm))
-        .layer(catch_panic(page_panic))
-}
-
 /// `POST /oauth/token` (device code and refresh token grants) and `POST /oauth/revoke`
 /// (RFC 7009): the `token` function.
 pub fn oauth_token_routes() -> Router<AppState> {
@@ -106,33 +98,20 @@ pub fn oauth_token_routes() -> Router<AppState> {
         .route("/oauth/revoke", axum::routing::post(oauth::revoke))
 }
 
-/// Routes only the local server has: a health check and a landing page.
-pub fn local_routes(demo: bool) -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/", get(move || async move { pages::landing(demo) }))
-}
-
-/// `GET /healthz`: 200 while the store can be read; 503 in the JSON shape when it cannot (gone,
-/// replaced, corrupt, unreachable). A store that reads but cannot write just now stays 200: its
-/// write routes answer 503 with `Retry-After`.
-async fn healthz(State(flow): State<AppState>) -> Result<&'static str, ApiError> {
-    flow.store_health().await?;
-    Ok("ok")
-}
-
 /// An unknown route: a small page for a browser navigating there (it asks for `text/html`),
 /// the contract's JSON 404 for everyone else.
+#[cfg_attr(not(feature = "pages"), allow(unused_variables))]
 async fn no_such_route(headers: axum::http::HeaderMap) -> Response {
+    #[cfg(feature = "pages")]
     let wants_html = headers
         .get(axum::http::header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
+    #[cfg(feature = "pages")]
     if wants_html {
-        pages::not_found().into_response()
-    } else {
-        ApiError::NoSuchRoute.into_response()
+        return pages::not_found().into_response();
     }
+    ApiError::NoSuchRoute.into_response()
 }
 
 /// Finishes a set of routes into a servable app.
@@ -164,22 +143,19 @@ pub fn into_app(routes: Router<AppState>, state: AppState) -> Router {
         .with_state(state)
 }
 
-type PanicHandler = fn(Box<dyn std::any::Any + Send>) -> Response;
+pub(crate) type PanicHandler = fn(Box<dyn std::any::Any + Send>) -> Response;
 
 /// Turns a panicking handler into an answer (never a dropped connection), logging only that it
 /// happened: a panic message may quote data.
-fn catch_panic(answer: PanicHandler) -> tower_http::catch_panic::CatchPanicLayer<PanicHandler> {
+pub(crate) fn catch_panic(
+    answer: PanicHandler,
+) -> tower_http::catch_panic::CatchPanicLayer<PanicHandler> {
     tower_http::catch_panic::CatchPanicLayer::custom(answer)
 }
 
 fn api_panic(_: Box<dyn std::any::Any + Send>) -> Response {
     tracing::error!("a handler panicked; answered 500");
     ApiError::ServerError.into_response()
-}
-
-fn page_panic(_: Box<dyn std::any::Any + Send>) -> Response {
-    tracing::error!("a page handler panicked; answered 500");
-    pages::PageError::ServerError.into_response()
 }
 
 /// For the local server: the client's address is the TCP peer's, or, when that peer is a proxy
@@ -284,7 +260,7 @@ pub async fn check_host(
 /// Serves nothing without the client secret: 503 until it can be had (the token function, while
 /// KMS cannot decrypt it; it recovers on its own once KMS does).
 pub async fn require_secret(
-    State(secret): State<Arc<dyn crate::secret::ClientSecretSource>>,
+    State(secret): State<Arc<dyn monzo_auth_domain::secret::ClientSecretSource>>,
     req: axum::extract::Request,
     next: middleware::Next,
 ) -> Response {
@@ -304,7 +280,7 @@ struct NewSessionBody {
 
 async fn new_session(
     State(flow): State<AppState>,
-    urls: Result<PublicUrls, NoPublicUrl>,
+    RequestUrls(urls): RequestUrls,
     params: Result<Params, ParamsError>,
 ) -> Result<Json<NewSessionBody>, ApiError> {
     let params = params?;
@@ -399,42 +375,6 @@ async fn poll_token(
     }
 }
 
-async fn callback_probe() -> Response {
-    let mut response = StatusCode::OK.into_response();
-    pages::browser_headers(response.headers_mut(), pages::plain_csp());
-    response
-}
-
-async fn callback(
-    State(flow): State<AppState>,
-    params: Result<Params, ParamsError>,
-) -> Result<Response, PageError> {
-    let params = params.map_err(|_| PageError::MalformedLink)?;
-    let outcome = flow.callback(read_callback(&params)?).await?;
-    // Relative targets keep any API Gateway stage prefix (`/Prod/callback` -> `/Prod/callback/done`).
-    let target = match outcome {
-        CallbackOutcome::Authorized => "callback/done",
-        CallbackOutcome::Denied => "callback/denied",
-    };
-    let mut response = Redirect::to(target).into_response();
-    pages::browser_headers(response.headers_mut(), pages::plain_csp());
-    Ok(response)
-}
-
-/// What Monzo's redirect carries: a state and either a code or an error.
-fn read_callback(params: &Params) -> Result<Callback, PageError> {
-    let state = params.get("state").ok_or(PageError::MissingParameters)?;
-    // A malformed state cannot name a session; refuse it without touching the store.
-    let state = SessionState::parse(state).ok_or(PageError::UnusableState)?;
-    match (params.get("code"), params.get("error")) {
-        (Some(code), None) => AuthCode::parse(code).map(|code| Callback::Code { state, code }),
-        // Monzo only sends access_denied, but any error means no code is coming.
-        (None, Some(error)) if !error.is_empty() => Some(Callback::Refused { state }),
-        _ => None,
-    }
-    .ok_or(PageError::MissingParameters)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,9 +457,12 @@ mod tests {
             "the panic is not echoed"
         );
 
-        let (status, content_type, body) = answer_of_a_panic(page_panic).await;
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(content_type.starts_with("text/html"), "{content_type}");
-        assert!(body.contains("Something went wrong") && !body.contains("boom"));
+        #[cfg(feature = "pages")]
+        {
+            let (status, content_type, body) = answer_of_a_panic(browser::page_panic).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(content_type.starts_with("text/html"), "{content_type}");
+            assert!(body.contains("Something went wrong") && !body.contains("boom"));
+        }
     }
 }

@@ -14,17 +14,16 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret as _;
 use serde::Serialize;
 
-use super::AppState;
+use super::RefreshLimiter;
 use super::error::{internal_error, json_error, unavailable};
-use super::limit::RefreshLimit;
 use super::params::{FormParams, Params, ParamsError};
-use crate::flow::{
+use super::{AppState, RequestUrls};
+use monzo_auth_domain::flow::{
     ClientAddr, DevicePollError, Internal, IssuedToken, NoPublicUrl, Poll, RefreshError,
     RevokeError, TokenError,
 };
-use crate::monzo::MonzoError;
-use crate::session::{AccessToken, ClientId, PollId, RefreshToken};
-use crate::urls::PublicUrls;
+use monzo_auth_domain::monzo::MonzoError;
+use monzo_auth_domain::session::{AccessToken, ClientId, PollId, RefreshToken};
 
 /// RFC 8628 3.4.
 pub(super) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -216,7 +215,7 @@ fn form(params: Result<FormParams, ParamsError>) -> Result<Params, OAuthError> {
 /// `POST /device/code` (RFC 8628 3.1, 3.2).
 pub(super) async fn device_code(
     State(flow): State<AppState>,
-    urls: Result<PublicUrls, NoPublicUrl>,
+    RequestUrls(urls): RequestUrls,
     params: Result<FormParams, ParamsError>,
 ) -> Result<Json<DeviceAuthorization>, OAuthError> {
     let params = form(params)?;
@@ -260,7 +259,7 @@ fn token_response(token: &IssuedToken) -> Response {
 /// The per-address limit on calls that reach Monzo with the operator's standing (refresh,
 /// revocation), where the host set one (the local server).
 fn within_refresh_limit(
-    limit: Option<Extension<Arc<RefreshLimit>>>,
+    limit: Option<Extension<Arc<dyn RefreshLimiter>>>,
     addr: Option<Extension<ClientAddr>>,
 ) -> Result<(), OAuthError> {
     match (limit, addr) {
@@ -274,7 +273,7 @@ fn within_refresh_limit(
 /// `POST /oauth/token` (RFC 6749 3.2, 6; RFC 8628 3.4).
 pub(super) async fn token(
     State(flow): State<AppState>,
-    refresh_limit: Option<Extension<Arc<RefreshLimit>>>,
+    refresh_limit: Option<Extension<Arc<dyn RefreshLimiter>>>,
     addr: Option<Extension<ClientAddr>>,
     params: Result<FormParams, ParamsError>,
 ) -> Result<Response, OAuthError> {
@@ -318,7 +317,7 @@ pub(super) async fn token(
 /// refresh: both spend the operator's standing with Monzo.
 pub(super) async fn revoke(
     State(flow): State<AppState>,
-    refresh_limit: Option<Extension<Arc<RefreshLimit>>>,
+    refresh_limit: Option<Extension<Arc<dyn RefreshLimiter>>>,
     addr: Option<Extension<ClientAddr>>,
     params: Result<FormParams, ParamsError>,
 ) -> Result<StatusCode, OAuthError> {
@@ -357,7 +356,7 @@ pub(super) struct Metadata {
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414 2, 3).
 pub(super) async fn metadata(
     State(flow): State<AppState>,
-    urls: Result<PublicUrls, NoPublicUrl>,
+    RequestUrls(urls): RequestUrls,
 ) -> Result<Json<Metadata>, OAuthError> {
     let urls = urls?;
     Ok(Json(Metadata {

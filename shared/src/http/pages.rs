@@ -18,7 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
 
-use crate::flow::{CallbackError, DeviceError, Internal};
+use monzo_auth_domain::flow::{CallbackError, DeviceError, Internal};
 
 /// Every page's style, placed in the page as it is in the file (the CSP allows it by hash).
 const STYLE: &str = include_str!("../../assets/style.css");

@@ -204,7 +204,7 @@ mod tests {
     #[test]
     fn login_url_keeps_the_configured_path_and_query() {
         let c = client("https://auth.example/login?tenant=a", "https://api.example");
-        let state = PollId::generate().state();
+        let state = PollId::generate(0).state();
         let url = c.login_url("https://svc.example/Prod/callback", &state);
         assert_eq!(url.path(), "/login");
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();

@@ -4,6 +4,8 @@
 //! ciphertext and is decrypted at cold start. Either way the rest of the service only asks a
 //! [`ClientSecretSource`] for it when it is about to talk to Monzo.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use secrecy::SecretString;
 
@@ -48,3 +50,7 @@ impl ClientSecretSource for NoSecret {
         })
     }
 }
+
+/// A secret being opened (a KMS decrypt, tried once at a cold start; see `shared::app::OpenKms`).
+pub type OpeningSecret =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn ClientSecretSource>> + Send>>;

@@ -20,8 +20,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tower::ServiceExt as _;
 
-use crate::config::Config;
-use crate::http::params::BodyReadTimeout;
+use shared::config::Config;
+use shared::http::params::BodyReadTimeout;
 
 /// File descriptors kept back from the connection cap: the store's files, Monzo and AWS client
 /// sockets, the demo's stand-in, stdio.

@@ -3,10 +3,11 @@
 //! (On AWS, API Gateway's route throttle is the cap.)
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-
-use crate::flow::ClientAddr;
+use monzo_auth_domain::flow::ClientAddr;
+use shared::http::RefreshLimiter;
 
 /// Above this many addresses remembered, the ones whose budget is full again are forgotten.
 const REMEMBERED: usize = 10_000;
@@ -23,9 +24,16 @@ impl RefreshLimit {
             limiter: RateLimiter::keyed(Quota::per_second(rate)),
         })
     }
+}
 
-    /// `Err(seconds to wait)` when `addr` has used its budget.
-    pub fn check(&self, addr: &ClientAddr) -> Result<(), u64> {
+/// The adapter the composition root takes (`app::Adapters::refresh_limit`): the limit
+/// `REFRESH_LIMIT_PER_ADDRESS` sets, `None` for 0.
+pub fn open(per_second: u32) -> Option<Arc<dyn RefreshLimiter>> {
+    RefreshLimit::per_second(per_second).map(|limit| Arc::new(limit) as _)
+}
+
+impl RefreshLimiter for RefreshLimit {
+    fn check(&self, addr: &ClientAddr) -> Result<(), u64> {
         if self.limiter.len() > REMEMBERED {
             self.limiter.retain_recent();
         }

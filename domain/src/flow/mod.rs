@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use time::OffsetDateTime;
 use url::Url;
 
+use crate::clock::Clock;
 use crate::monzo::{MonzoClient, MonzoError, MonzoToken};
 use crate::secret::ClientSecretSource;
 use crate::session::{
@@ -21,11 +22,9 @@ use crate::session::{
 use crate::store::{Claimed, Store};
 use crate::urls::{PublicUrls, UrlResolver};
 
-mod clock;
 mod device;
 pub mod error;
 
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use device::{ClientAddr, DeviceStarted};
 pub use error::{
     CallbackError, DeviceError, DevicePollError, Internal, NoPublicUrl, PollError, RefreshError,
@@ -159,9 +158,10 @@ impl Flow {
         code_challenge: Option<CodeChallenge>,
         urls: &PublicUrls,
     ) -> Result<Started, Internal> {
-        let id = PollId::generate();
+        let now = self.now();
+        let id = PollId::generate(now);
         let ttl = self.settings.session_ttl;
-        let session = Session::new_pending(&id, self.now(), ttl)
+        let session = Session::new_pending(&id, now, ttl)
             .with_code_challenge(code_challenge)
             .with_return_url(Some(urls.callback().to_string()));
         self.store.create(&session).await?;

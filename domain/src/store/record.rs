@@ -131,7 +131,7 @@ mod tests {
 
     fn session() -> Session {
         Session::new_pending(
-            &PollId::generate(),
+            &PollId::generate(0),
             1_800_000_000_000,
             std::time::Duration::from_secs(600),
         )

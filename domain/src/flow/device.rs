@@ -41,7 +41,7 @@ impl ClientAddr {
 
     /// The bucket wrong guesses count against: the address, or its /64 for IPv6, where one
     /// subscriber usually holds a whole /64.
-    pub(crate) fn bucket(&self) -> String {
+    pub fn bucket(&self) -> String {
         match self.0 {
             IpAddr::V4(v4) => v4.to_string(),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -83,8 +83,8 @@ impl Flow {
         client_id: ClientId,
         urls: &PublicUrls,
     ) -> Result<DeviceStarted, Internal> {
-        let id = PollId::generate();
         let now = self.now();
+        let id = PollId::generate(now);
         let ttl = self.settings.session_ttl;
         let interval_ms = self.settings.poll_interval.as_millis() as i64;
         // The `/device` pages (another Lambda function) build the login URL from the recorded

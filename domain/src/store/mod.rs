@@ -195,7 +195,7 @@ mod tests {
     #[test]
     fn only_an_authorized_session_makes_a_claim() {
         let mut session =
-            Session::new_pending(&PollId::generate(), 0, std::time::Duration::from_secs(600))
+            Session::new_pending(&PollId::generate(0), 0, std::time::Duration::from_secs(600))
                 .with_return_url(Some("https://x.example/Prod/callback".into()));
         assert!(matches!(
             Claimed::try_from(session.clone()),
