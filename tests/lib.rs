@@ -466,40 +466,81 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
-/// The workspace crates a binary is built from, by the binary's name.
-fn crates_of(binary: &str) -> &'static [&'static str] {
-    match binary {
-        "fake-monzo" => &["fake-monzo"],
-        "monzo-auth" => &["client"],
-        "monzo-auth-server" => &[
-            "server",
-            "shared",
-            "fake-monzo",
-            "adapters/sqlite",
-            "adapters/monzo-http",
-        ],
-        "monzo-auth-new" => &[
-            "functions/new",
-            "functions/common",
-            "shared",
-            "adapters/dynamodb",
-        ],
-        "monzo-auth-callback" => &[
-            "functions/callback",
-            "functions/common",
-            "shared",
-            "adapters/dynamodb",
-        ],
-        "monzo-auth-token" => &[
-            "functions/token",
-            "functions/common",
-            "shared",
-            "adapters/dynamodb",
-            "adapters/kms",
-            "adapters/monzo-http",
-        ],
-        other => panic!("which crates is {other} built from? (tests/lib.rs, crates_of)"),
+/// The directories of the workspace crates a binary is built from: its package and every
+/// workspace package it links (normal and build dependencies, as cargo resolved the workspace),
+/// from `cargo metadata` (which takes no build lock).
+fn crates_of(binary: &str) -> Vec<PathBuf> {
+    let host = Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("host: ").map(str::to_owned))
+        })
+        .expect("rustc -vV names the host");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["metadata", "--offline", "--locked", "--format-version", "1"])
+        .args(["--filter-platform", &host])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata's JSON");
+    let members: Vec<&str> = metadata["workspace_members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let packages: HashMap<&str, &Value> = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((p["id"].as_str()?, p)))
+        .collect();
+    let owner = members
+        .iter()
+        .find(|id| {
+            packages[*id]["targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|t| t["name"] == binary && t["kind"].to_string().contains("\"bin\""))
+        })
+        .unwrap_or_else(|| panic!("no workspace package builds a binary named {binary}"));
+    let nodes: HashMap<&str, &Value> = metadata["resolve"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| Some((n["id"].as_str()?, n)))
+        .collect();
+    let (mut seen, mut todo) = (std::collections::BTreeSet::new(), vec![*owner]);
+    while let Some(id) = todo.pop() {
+        if !members.contains(&id) || !seen.insert(id) {
+            continue;
+        }
+        for dep in nodes[id]["deps"].as_array().into_iter().flatten() {
+            let linked = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| k["kind"].as_str() != Some("dev"));
+            if linked && let Some(pkg) = dep["pkg"].as_str() {
+                todo.push(pkg);
+            }
+        }
     }
+    seen.into_iter()
+        .filter_map(|id| packages[id]["manifest_path"].as_str())
+        .map(|manifest| PathBuf::from(manifest).with_file_name(""))
+        .collect()
 }
 
 /// A test must never run a binary older than its sources (cargo test builds only the tests;
@@ -508,12 +549,11 @@ fn assert_not_stale(binary: &std::path::Path, name: &str) {
     let built = std::fs::metadata(binary)
         .and_then(|m| m.modified())
         .expect("the binary's mtime");
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
     // Rust sources, and the templates and assets compiled into the pages.
     let mut dirs: Vec<PathBuf> = crates_of(name)
         .iter()
-        .flat_map(|krate| ["src", "templates", "assets"].map(|dir| root.join(krate).join(dir)))
+        .flat_map(|krate| ["src", "templates", "assets"].map(|dir| krate.join(dir)))
         .collect();
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
