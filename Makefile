@@ -21,7 +21,8 @@ export SAM_CLI_TELEMETRY := 0
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test build-all browser keyring wheel wheel-test build bench deploy set-secret destroy fmt lint clean \
+.PHONY: run test test-tools rust-tests deploy-tests build-all browser keyring wheel wheel-test build bench \
+	deploy set-secret destroy fmt lint clean \
 	build-NewFunction build-CallbackFunction build-TokenFunction
 
 ## run: the service on 127.0.0.1:3000; demo mode (a built-in stand-in for Monzo) unless
@@ -33,12 +34,31 @@ else
 	$(CARGO) run --locked -p monzo-auth-server
 endif
 
-## test: the tools into .venv (and the SAM CLI into .venv-deploy, for the deploy tests), lint,
-## one debug build of everything, then every test with moto_server running.
-test: $(VENV)/.installed $(DEPLOY_VENV)/.test-installed browser keyring lint build-all
-	scripts/with-moto $(CARGO) test --workspace --locked --no-fail-fast
-	scripts/with-moto $(DEPLOY_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/deploy
+## test: the tools into .venv (and the SAM CLI into .venv-deploy, for the deploy tests) while one
+## debug build of everything runs, lint, then every test in tiers, fastest first.
+test:
+	@# The tools wait on the network and the disk, the build on the CPU: side by side.
+	$(MAKE) --no-print-directory -j4 --output-sync=line test-tools build-all
+	$(MAKE) --no-print-directory lint
+	@# The deploy path (Python and the SAM CLI against its own moto) beside the Rust tiers.
+	$(MAKE) --no-print-directory -j2 --output-sync=target rust-tests deploy-tests
 	$(MAKE) --no-print-directory wheel-test
+
+test-tools: $(VENV)/.installed $(DEPLOY_VENV)/.test-installed browser keyring
+
+# The Rust tests in tiers: the domain (the flow on a manual clock, the memory store), the stores'
+# conformance and the SQLite writer, the client, fake-monzo and the adapters in their own crates
+# (seconds); then the service in process over loopback; the real binaries; the AWS shape (the
+# Lambda functions under cargo lambda, DynamoDB and KMS) on moto.
+rust-tests: build-all
+	$(CARGO) test --workspace --exclude e2e-tests --locked --no-fail-fast
+	$(CARGO) test -p e2e-tests --locked --no-fail-fast --test service
+	$(CARGO) test -p e2e-tests --locked --no-fail-fast --test binaries
+	scripts/with-moto $(CARGO) test -p e2e-tests --locked --no-fail-fast --test cloud
+
+# The deploy path: `make deploy`, `set-secret` and `destroy` for real against moto (pytest).
+deploy-tests: $(VENV)/.installed $(DEPLOY_VENV)/.test-installed
+	scripts/with-moto $(DEPLOY_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/deploy
 
 # The pip package: the release wheel in dist/ (Linux x86_64 here; python/README.md says how the
 # other platforms are built).
@@ -83,8 +103,9 @@ browser: tests/browser/node_modules/.installed
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-# The CLI's keyring test runs a real Secret Service on a private session bus.
-keyring:
+# The CLI's keyring test runs a real Secret Service on a private session bus. After `browser`:
+# two apt-gets at once would fight over dpkg's lock.
+keyring: | browser
 	@[ -x /usr/bin/gnome-keyring-daemon ] && [ -x /usr/bin/dbus-run-session ] || { \
 		echo "installing Debian's gnome-keyring and dbus for the keyring test"; \
 		$(SUDO) apt-get update -qq && \
@@ -162,9 +183,11 @@ fmt:
 
 lint: $(VENV)/.installed $(DEPLOY_VENV)/.installed
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	$(CARGO) clippy -p monzo-auth-server --features aws --locked -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps -p monzo-auth-client
+	@# One check of the whole workspace, the server's `aws` feature on (its code is the only
+	@# code behind a feature), and one of its docs: selecting the workspace every time resolves
+	@# the dependencies' features once, so neither checks a dependency again.
+	$(CARGO) clippy --workspace --all-targets --features monzo-auth-server/aws --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 	$(VENV)/bin/cfn-lint template.yaml
 	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" sam validate --lint --region eu-west-2
 

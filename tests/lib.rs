@@ -449,6 +449,23 @@ impl TestApp {
     }
 }
 
+/// Waits until `done` holds, checking every 20 ms without blocking the runtime; fails the test
+/// naming `what` after `limit`. For the moments a test must wait for something to have happened,
+/// instead of sleeping a while and hoping it has.
+pub async fn wait_until<Done>(what: &str, limit: Duration, mut done: impl FnMut() -> Done)
+where
+    Done: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while !done().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up after {limit:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Where cargo put this workspace's binaries (next to the test binary's `deps/`).
 pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
@@ -586,6 +603,17 @@ pub struct ServerProcess {
     pub base: Url,
     pub stdout: Arc<Mutex<String>>,
     pub stderr: Arc<Mutex<String>>,
+}
+
+/// The server in demo mode on a free port, with the memory store.
+pub fn demo_server() -> ServerProcess {
+    ServerProcess::start(
+        &[
+            ("LISTEN_ADDR", "127.0.0.1:0".into()),
+            ("STORE", "memory".into()),
+        ],
+        &["--demo"],
+    )
 }
 
 /// Environment every child process gets: nothing from the developer's shell that could point

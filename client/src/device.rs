@@ -2,19 +2,20 @@
 //! service's `/device` page on any device (a phone), while this process polls.
 
 use std::fmt;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
+use monzo_auth_protocol::oauth::{DEVICE_CODE_GRANT, DeviceAuthorization, TokenResponse};
+use monzo_auth_protocol::{ErrorBody, ErrorCode};
+use tokio::time::Instant;
 use url::Url;
 
-use crate::client::RefreshedBody;
-use crate::error::root_cause;
-use crate::pacing::{BACKOFF_CAP, MIN_DELAY, SLOW_DOWN_STEP, backoff, random_jitter};
+use crate::answers::retry_after;
+use crate::login::{Polled, poll_paced};
+use crate::pacing::{Answer, MIN_DELAY, Pacer};
 use crate::{Cancel, Client, Error, Progress, RetryReason, Token};
 
 /// The `client_id` the CLI's device logins carry (there is no registration: it names the app).
 const CLIENT_ID: &str = "monzo-auth-cli";
-const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A started device login: the code to show, where to enter it, and (kept inside) the device
 /// code this process polls with. `Debug` does not show the device code.
@@ -39,21 +40,6 @@ impl fmt::Debug for DeviceLogin {
             .field("expires_in", &self.expires_in)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Deserialize)]
-struct Started {
-    device_code: String,
-    user_code: String,
-    verification_uri: String,
-    verification_uri_complete: String,
-    expires_in: u64,
-    interval: u64,
-}
-
-#[derive(Deserialize)]
-struct OAuthError {
-    error: String,
 }
 
 /// A web URL from the service, or none (never `file:` or anything a shell could misread).
@@ -89,7 +75,7 @@ impl Client {
             429 | 500..=599 if status != 501 => return Err(Error::ServiceUnavailable),
             _ => return Err(not_ours()),
         }
-        let body: Started = response.json().await.map_err(|_| not_ours())?;
+        let body: DeviceAuthorization = response.json().await.map_err(|_| not_ours())?;
         Ok(DeviceLogin {
             verification_uri: web_url(&body.verification_uri).ok_or_else(not_ours)?,
             verification_uri_complete: web_url(&body.verification_uri_complete)
@@ -118,95 +104,59 @@ impl Client {
         cancel: &Cancel,
         mut on_progress: impl FnMut(Progress),
     ) -> Result<Token, Error> {
-        let mut interval = login.interval;
-        let mut failures = 0;
-        let mut last_failure = None;
-        loop {
-            if login.started.elapsed() >= login.expires_in {
-                return Err(last_failure.unwrap_or(Error::Expired));
-            }
-            let asked = SystemTime::now();
-            let sent = tokio::select! {
-                biased;
-                () = cancel.cancelled() => return Err(Error::Cancelled),
-                sent = self
-                    .http
-                    .post(self.url("oauth/token"))
-                    .form(&[
-                        ("grant_type", DEVICE_GRANT),
-                        ("device_code", login.device_code.as_str()),
-                        ("client_id", CLIENT_ID),
-                    ])
-                    .send() => sent,
-            };
-            let pause = match sent {
-                Err(error) => {
-                    failures += 1;
-                    last_failure = Some(self.unreachable(&error));
-                    let after = backoff(failures, random_jitter()).min(BACKOFF_CAP);
-                    on_progress(Progress::Retrying {
-                        reason: RetryReason::ServiceUnreachable,
-                        after,
-                    });
-                    after
-                }
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    if status == 200 {
-                        return response
-                            .json::<RefreshedBody>()
-                            .await
-                            .map(|issued| issued.into_new_token(asked))
-                            .map_err(|_| Error::UnexpectedResponse { status });
-                    }
-                    let code = response.json::<OAuthError>().await.ok().map(|e| e.error);
-                    match (status, code.as_deref()) {
-                        (400, Some("authorization_pending")) => {
-                            failures = 0;
-                            on_progress(Progress::Waiting {
-                                elapsed: login.started.elapsed(),
-                            });
-                            interval
-                        }
-                        (400 | 429, Some("slow_down")) => {
-                            interval += SLOW_DOWN_STEP;
-                            on_progress(Progress::Retrying {
-                                reason: RetryReason::SlowDown,
-                                after: interval,
-                            });
-                            interval
-                        }
-                        (_, Some("access_denied")) => return Err(Error::Denied),
-                        (_, Some("expired_token")) => return Err(Error::Expired),
-                        (_, Some("invalid_grant")) => return Err(Error::InvalidGrant),
-                        (429 | 500..=599, _) => {
-                            failures += 1;
-                            last_failure = Some(Error::ServiceUnavailable);
-                            let after = backoff(failures, random_jitter())
-                                .clamp(interval, BACKOFF_CAP.max(interval));
-                            on_progress(Progress::Retrying {
-                                reason: RetryReason::ServiceUnavailable,
-                                after,
-                            });
-                            after
-                        }
-                        _ => return Err(Error::UnexpectedResponse { status }),
-                    }
-                }
-            };
-            let left = login.expires_in.saturating_sub(login.started.elapsed());
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => return Err(Error::Cancelled),
-                () = tokio::time::sleep(pause.min(left)) => {}
-            }
-        }
+        let pacer = Pacer::new(login.interval, login.expires_in);
+        poll_paced(pacer, login.started, cancel, &mut on_progress, || {
+            self.poll_device_once(login)
+        })
+        .await
     }
 
-    pub(crate) fn unreachable(&self, error: &reqwest::Error) -> Error {
-        Error::Unreachable {
-            service: self.service_label.clone(),
-            cause: root_cause(error),
+    /// One device poll (RFC 8628 3.4, 3.5). `authorization_pending` and `slow_down` (400s by
+    /// the RFC) and outages come back as `Polled::Again`; every final answer as a token or an
+    /// error.
+    async fn poll_device_once(&self, login: &DeviceLogin) -> Result<Polled, Error> {
+        let asked = SystemTime::now();
+        let sent = self
+            .http
+            .post(self.url("oauth/token"))
+            .form(&[
+                ("grant_type", DEVICE_CODE_GRANT),
+                ("device_code", login.device_code.as_str()),
+                ("client_id", CLIENT_ID),
+            ])
+            .send()
+            .await;
+        let Ok(response) = sent else {
+            return Ok(Polled::Again(Answer::Unavailable {
+                reason: RetryReason::ServiceUnreachable,
+                retry_after: None,
+            }));
+        };
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        if status == 200 {
+            return response
+                .json::<TokenResponse>()
+                .await
+                .map(|issued| Polled::Token(Token::issued(issued, asked)))
+                .map_err(|_| Error::UnexpectedResponse { status });
+        }
+        let code = response.json::<ErrorBody>().await.ok().map(|e| e.error);
+        let again = |answer| Ok(Polled::Again(answer));
+        match (status, code) {
+            (400, Some(ErrorCode::AuthorizationPending)) => again(Answer::Pending {
+                interval: None,
+                retry_after,
+            }),
+            (400 | 429, Some(ErrorCode::SlowDown)) => again(Answer::SlowDown { retry_after }),
+            (_, Some(ErrorCode::AccessDenied)) => Err(Error::Denied),
+            (_, Some(ErrorCode::ExpiredToken)) => Err(Error::Expired),
+            (_, Some(ErrorCode::InvalidGrant)) => Err(Error::InvalidGrant),
+            (429 | 500..=599, _) => again(Answer::Unavailable {
+                reason: RetryReason::ServiceUnavailable,
+                retry_after,
+            }),
+            _ => Err(Error::UnexpectedResponse { status }),
         }
     }
 }

@@ -132,21 +132,25 @@
 
 #![warn(missing_docs)]
 
+mod answers;
 mod cancel;
 mod client;
 mod device;
 mod error;
+mod login;
 mod pacing;
 mod pkce;
 #[cfg(feature = "profiles")]
 pub mod profile;
 mod progress;
+mod refresh;
 mod token;
 
 pub use cancel::Cancel;
-pub use client::{Client, Login};
+pub use client::Client;
 pub use device::DeviceLogin;
 pub use error::Error;
+pub use login::Login;
 pub use progress::{Progress, RetryReason};
 pub use token::Token;
 /// Re-exported so that callers need no `url` dependency of their own to name the service.

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use monzo_auth_protocol::oauth::TokenResponse;
+use monzo_auth_protocol::simple;
 use serde::{Deserialize, Serialize};
 
 /// A Monzo access token, as the service hands it over exactly once.
@@ -60,6 +62,43 @@ impl fmt::Debug for Token {
             .field("token_type", &self.token_type)
             .field("user_id", &self.user_id)
             .finish()
+    }
+}
+
+impl Token {
+    /// The token of a fresh login (a device flow's), its expiry counted from `asked`.
+    pub(crate) fn issued(body: TokenResponse, asked: SystemTime) -> Self {
+        Self {
+            expires: expires_after(asked, body.expires_in),
+            access_token: body.access_token,
+            refresh_token: body.refresh_token,
+            expires_in: body.expires_in,
+            token_type: body.token_type,
+            user_id: body.user_id,
+        }
+    }
+
+    /// A refresh's token, its expiry counted from `asked` (the service does not send one), and
+    /// the refresh token that was used kept if no new one came: a server that issues none
+    /// leaves the old one working (RFC 6749 section 6).
+    pub(crate) fn refreshed(body: TokenResponse, asked: SystemTime, used: &str) -> Self {
+        let mut token = Self::issued(body, asked);
+        token.refresh_token.get_or_insert_with(|| used.to_owned());
+        token
+    }
+}
+
+/// `/token`'s answer at the end of a login.
+impl From<simple::Token> for Token {
+    fn from(body: simple::Token) -> Self {
+        Self {
+            access_token: body.token,
+            refresh_token: body.refresh_token,
+            expires: body.expires,
+            expires_in: body.expires_in,
+            token_type: body.token_type,
+            user_id: body.user_id,
+        }
     }
 }
 
@@ -128,5 +167,48 @@ mod tests {
             expires_after(UNIX_EPOCH - Duration::from_secs(5), 60),
             "1970-01-01T00:01:00Z"
         );
+    }
+
+    #[test]
+    fn a_refreshed_token_gets_its_expiry_and_keeps_an_unrotated_refresh_token() {
+        let body = |refresh: Option<&str>| -> TokenResponse {
+            serde_json::from_value(serde_json::json!({
+                "access_token": "new-access",
+                "token_type": "Bearer",
+                "expires_in": 21600,
+                "refresh_token": refresh,
+                "user_id": "user_00009",
+            }))
+            .unwrap()
+        };
+        let asked = std::time::UNIX_EPOCH + Duration::from_secs(1_795_944_123);
+        let token = Token::refreshed(body(Some("new-refresh")), asked, "old-refresh");
+        assert_eq!(token.access_token, "new-access");
+        assert_eq!(token.refresh_token.as_deref(), Some("new-refresh"));
+        assert_eq!(token.expires, "2026-11-29T15:22:03Z");
+        assert_eq!(token.expires_in, 21600);
+        assert_eq!(token.user_id, "user_00009");
+        // The serialized form is the one a login gives.
+        let printed = serde_json::to_value(&token).unwrap();
+        let mut names: Vec<&str> = printed
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "access_token",
+                "expires",
+                "expires_in",
+                "refresh_token",
+                "token_type",
+                "user_id"
+            ]
+        );
+        let kept = Token::refreshed(body(None), asked, "old-refresh");
+        assert_eq!(kept.refresh_token.as_deref(), Some("old-refresh"));
     }
 }

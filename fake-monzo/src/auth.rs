@@ -118,21 +118,35 @@ async fn authorize(State(monzo): State<FakeMonzo>, body: Bytes) -> Response {
         Ok(params) => params,
         Err(_) => return Refusal("A parameter was given more than once.").into_response(),
     };
+    match decide(&monzo, &params) {
+        Ok(redirect) => (
+            StatusCode::FOUND,
+            [
+                (header::LOCATION, redirect.as_str()),
+                (header::CACHE_CONTROL, "no-store"),
+                (header::REFERRER_POLICY, "no-referrer"),
+            ],
+        )
+            .into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// What the login form's decision leads to: the redirect back to the client (with a code, or
+/// `error=access_denied`), or a refusal page.
+fn decide(monzo: &FakeMonzo, params: &Params) -> Result<Url, Refusal> {
     let CheckedRequest {
         client,
         mut redirect,
         state,
-    } = match check_request(&monzo, &params) {
-        Ok(checked) => checked,
-        Err(refusal) => return refusal.into_response(),
-    };
+    } = check_request(monzo, params)?;
     match params.get("decision") {
         Some("approve") => {
             let code = {
                 let mut locked = monzo.lock();
                 let Some(user) = params.get("user_id").filter(|id| locked.user(id).is_some())
                 else {
-                    return Refusal("Unknown user.").into_response();
+                    return Err(Refusal("Unknown user."));
                 };
                 locked.issue_code(&client.client_id, &client.redirect_uri, user)
             };
@@ -148,15 +162,29 @@ async fn authorize(State(monzo): State<FakeMonzo>, body: Bytes) -> Response {
                 .append_pair("error", "access_denied")
                 .append_pair("state", &state);
         }
-        _ => return Refusal("decision must be approve or deny.").into_response(),
+        _ => return Err(Refusal("decision must be approve or deny.")),
     }
-    (
-        StatusCode::FOUND,
-        [
-            (header::LOCATION, redirect.as_str()),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-    )
-        .into_response()
+    Ok(redirect)
+}
+
+impl FakeMonzo {
+    /// What a person's decision at the login page `login_url` leads to, without the page or a
+    /// request (for tests of the flow in process): where Monzo would redirect the browser, or
+    /// why it would show a refusal page instead. The same checks as `POST /authorize`.
+    pub fn decide(
+        &self,
+        login_url: &Url,
+        user_id: &str,
+        approve: bool,
+    ) -> Result<Url, &'static str> {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in login_url.query_pairs() {
+            form.append_pair(&name, &value);
+        }
+        form.append_pair("user_id", user_id)
+            .append_pair("decision", if approve { "approve" } else { "deny" });
+        let params = Params::parse(form.finish().as_bytes())
+            .map_err(|_| "A parameter was given more than once.")?;
+        decide(self, &params).map_err(|Refusal(why)| why)
+    }
 }

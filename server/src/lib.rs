@@ -1,11 +1,11 @@
 //! The local host: what only `monzo-auth-server` (and the tests' in-process service) links.
 //!
-//! - [`serve`]: the connection layer (hyper-util's server within the configuration's limits) and
+//! - [`connections`]: the connection layer (hyper-util's server within the configuration's limits) and
 //!   the open-file limit it follows
 //! - [`limit`]: the per-address limit on refreshes and revocations (`governor`)
 
+pub mod connections;
 pub mod limit;
-pub mod serve;
 
 use std::future::Future;
 
@@ -21,10 +21,10 @@ pub fn serve(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
-    serve::serve(
+    connections::serve(
         listener,
         app,
-        serve::ServerLimits::from_config(config),
+        connections::ServerLimits::from_config(config),
         shutdown,
     )
 }

@@ -5,12 +5,9 @@
 //! points the service at it, so the flow can be tried with no Monzo account.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
-use monzo_auth_domain::secret::PlainSecret;
-use monzo_auth_domain::session;
 use shared::app;
 use shared::config::{Config, Mode};
 use tokio::net::TcpListener;
@@ -29,6 +26,7 @@ struct Args {
 }
 
 /// The OAuth client the demo registers with its stand-in.
+#[cfg(feature = "demo")]
 const DEMO_CLIENT_ID: &str = "oauth2client_demo";
 
 #[tokio::main]
@@ -58,7 +56,8 @@ async fn main() -> ExitCode {
 /// The demo's stand-in for Monzo (kept running with the server) and how to reach it.
 struct StandIn {
     endpoint: app::MonzoEndpoint,
-    running: fake_monzo::RunningFakeMonzo,
+    /// Keeps the stand-in serving while it is held.
+    running: Box<dyn std::any::Any + Send>,
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -66,7 +65,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let config = Config::from_env(mode)?;
     let shutdown = shutdown_signal().context("cannot install the signal handlers")?;
     // The connection cap follows the open-file limit: take all the system allows.
-    let descriptors = monzo_auth_server::serve::raise_descriptor_limit();
+    let descriptors = monzo_auth_server::connections::raise_descriptor_limit();
     tracing::debug!(descriptors, "open-file limit");
     // SQLite always; DynamoDB and KMS only in a build with the `aws` feature, and only a
     // configuration that uses them makes the server load the AWS configuration.
@@ -141,7 +140,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "demo")]
 async fn start_stand_in(return_url: &Url) -> anyhow::Result<StandIn> {
+    use std::sync::Arc;
+
+    use monzo_auth_domain::secret::PlainSecret;
+    use monzo_auth_domain::session;
+
     let secret = session::random_token::<32>();
     let mut stand_in_config = fake_monzo::FakeMonzoConfig::default();
     stand_in_config
@@ -162,8 +167,14 @@ async fn start_stand_in(return_url: &Url) -> anyhow::Result<StandIn> {
             auth_url: running.auth_url.clone(),
             api_url: running.api_url.clone(),
         },
-        running,
+        running: Box::new(running),
     })
+}
+
+/// A build without the stand-in (`--no-default-features`) has no demo mode.
+#[cfg(not(feature = "demo"))]
+async fn start_stand_in(_: &Url) -> anyhow::Result<StandIn> {
+    anyhow::bail!("--demo: this build has no stand-in for Monzo (the server's feature `demo`)")
 }
 
 /// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the

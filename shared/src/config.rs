@@ -109,7 +109,7 @@ pub struct Config {
     /// Refresh grants `/oauth/token` forwards to Monzo per client address and second (local
     /// server; 0: no limit).
     pub refresh_limit_per_address: u32,
-    /// The local server's connection limits (see `serve::ServerLimits`).
+    /// The local server's connection limits (see `monzo_auth_server::connections::ServerLimits`).
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
     pub idle_timeout: Duration,

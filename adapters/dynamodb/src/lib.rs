@@ -32,7 +32,7 @@ pub fn opener(aws: &SdkConfig) -> impl Fn(&str) -> Arc<dyn Store> + Send + Sync 
 }
 
 /// The AWS SDK's configuration from the standard variables and files, with those timeouts, and
-/// an HTTPS client that trusts the system's CA bundle (see [`system_ca_bundle`]).
+/// an HTTPS client that trusts the system's CA bundle (see `system_ca_bundle`).
 pub async fn load_aws_config() -> SdkConfig {
     let mut loader =
         aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(aws_timeouts());

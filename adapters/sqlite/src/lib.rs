@@ -3,7 +3,7 @@
 //! `synchronous=FULL` makes a commit durable before the call returns, so the callback answers
 //! only once its write would survive a crash. `secure_delete` overwrites deleted rows, so a
 //! redeemed session's sealed code does not linger in free pages. One writer thread commits
-//! concurrent writes together (group commit, [`conn`]); each conditional write is a single
+//! concurrent writes together (group commit, `conn`); each conditional write is a single
 //! `UPDATE ... WHERE` in its own savepoint, so it is atomic and reports exactly whether it
 //! applied. Reads run on read-only connections and never wait for the writer.
 

@@ -65,7 +65,7 @@ secret_input!(
 );
 
 secret_input!(
-    /// An RFC 7636 code verifier as sent; [`CodeChallenge::is_met_by`] judges it (a malformed
+    /// An RFC 7636 code verifier as sent; [`crate::session::CodeChallenge::is_met_by`] judges it (a malformed
     /// one simply does not match).
     CodeVerifier,
     |text| !text.is_empty() && text.len() <= MAX_FORWARDED_TOKEN

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use monzo_auth_domain::flow::{Callback, CallbackOutcome};
+use monzo_auth_domain::flow::{Callback, CallbackError, CallbackOutcome};
 use monzo_auth_domain::session::{AuthCode, State as SessionState};
 
 use super::error::ApiError;
@@ -80,7 +80,8 @@ async fn callback(
 fn read_callback(params: &Params) -> Result<Callback, PageError> {
     let state = params.get("state").ok_or(PageError::MissingParameters)?;
     // A malformed state cannot name a session; refuse it without touching the store.
-    let state = SessionState::parse(state).ok_or(PageError::UnusableState)?;
+    let state =
+        SessionState::parse(state).ok_or(PageError::Callback(CallbackError::UnusableState))?;
     match (params.get("code"), params.get("error")) {
         (Some(code), None) => AuthCode::parse(code).map(|code| Callback::Code { state, code }),
         // Monzo only sends access_denied, but any error means no code is coming.

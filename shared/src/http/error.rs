@@ -9,36 +9,25 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use monzo_auth_protocol::{ErrorBody, ErrorCode};
 
 use super::params::ParamsError;
 use monzo_auth_domain::flow::{Internal, NoPublicUrl, PollError, TokenError};
-use monzo_auth_domain::monzo::MonzoError;
 
 /// Seconds a client is told to wait after a transient failure on our side.
 const RETRY_AFTER_SECS: u64 = 5;
 
-/// Everything the simple API answers besides success.
+/// Everything the simple API answers besides success: the flow's own errors, wrapped as they
+/// are, and what only HTTP can get wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
     #[error(transparent)]
     Params(#[from] ParamsError),
-    #[error("no such session")]
-    NotFound,
-    #[error("the session expired")]
-    Expired,
-    #[error("the user denied access")]
-    Denied,
-    #[error("the Monzo user is not on ALLOWED_USER_IDS")]
-    UserNotAllowed,
-    #[error("code_verifier is missing or does not match")]
-    VerifierMismatch,
-    #[error("the authorization code was not accepted")]
-    CodeRejected,
-    #[error("Monzo is unavailable")]
-    Upstream(#[source] MonzoError),
+    /// A poll that gave no token.
+    #[error(transparent)]
+    Poll(#[from] PollError),
     #[error(transparent)]
     Internal(#[from] Internal),
     /// The service cannot serve now, for a reason already logged (a Lambda function's bad
@@ -62,34 +51,11 @@ impl From<NoPublicUrl> for ApiError {
     }
 }
 
-impl From<TokenError> for ApiError {
-    fn from(err: TokenError) -> Self {
-        match err {
-            TokenError::NotFound => ApiError::NotFound,
-            TokenError::Expired => ApiError::Expired,
-            TokenError::Denied => ApiError::Denied,
-            TokenError::UserNotAllowed => ApiError::UserNotAllowed,
-            TokenError::CodeRejected => ApiError::CodeRejected,
-            TokenError::Upstream(cause) => ApiError::Upstream(cause),
-            TokenError::Internal(cause) => ApiError::Internal(cause),
-        }
-    }
-}
-
-impl From<PollError> for ApiError {
-    fn from(err: PollError) -> Self {
-        match err {
-            PollError::VerifierMismatch => ApiError::VerifierMismatch,
-            PollError::Token(err) => err.into(),
-        }
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         use StatusCode as S;
         let (status, code, description): (_, _, &str) = match &self {
-            ApiError::InvalidRequest(what) => (S::BAD_REQUEST, "invalid_request", what),
+            ApiError::InvalidRequest(what) => (S::BAD_REQUEST, ErrorCode::InvalidRequest, what),
             ApiError::Params(err) => {
                 let status = match err {
                     ParamsError::UnsupportedContentType => S::UNSUPPORTED_MEDIA_TYPE,
@@ -97,61 +63,64 @@ impl IntoResponse for ApiError {
                     ParamsError::TooSlow => S::REQUEST_TIMEOUT,
                     ParamsError::Malformed(_) | ParamsError::Repeated => S::BAD_REQUEST,
                 };
-                return json_error(status, "invalid_request", &err.to_string(), None);
+                return json_error(status, ErrorCode::InvalidRequest, &err.to_string(), None);
             }
-            ApiError::NotFound => (
-                S::NOT_FOUND,
-                "not_found",
-                "No such login session: it never existed or was already redeemed.",
-            ),
-            ApiError::Expired => (
-                S::GONE,
-                "expired_token",
-                "The login session expired; start a new one.",
-            ),
-            ApiError::Denied => (
-                S::FORBIDDEN,
-                "access_denied",
-                "The user declined access at Monzo.",
-            ),
-            ApiError::UserNotAllowed => (
-                S::FORBIDDEN,
-                "access_denied",
-                "This Monzo user may not use this service.",
-            ),
-            ApiError::VerifierMismatch => (
+            ApiError::Poll(PollError::VerifierMismatch) => (
                 S::BAD_REQUEST,
-                "invalid_grant",
+                ErrorCode::InvalidGrant,
                 "code_verifier is missing or does not match the code_challenge.",
             ),
-            ApiError::CodeRejected => (
-                S::BAD_REQUEST,
-                "invalid_grant",
-                "Monzo did not accept the authorization code; start a new login.",
-            ),
-            ApiError::Upstream(cause) => {
-                tracing::warn!(error = %cause, "Monzo call failed");
-                return json_error(
-                    S::BAD_GATEWAY,
-                    "upstream_unavailable",
-                    "Monzo could not be reached or failed; poll again to retry.",
-                    Some(RETRY_AFTER_SECS),
-                );
-            }
+            ApiError::Poll(PollError::Token(err)) => match err {
+                TokenError::NotFound => (
+                    S::NOT_FOUND,
+                    ErrorCode::NotFound,
+                    "No such login session: it never existed or was already redeemed.",
+                ),
+                TokenError::Expired => (
+                    S::GONE,
+                    ErrorCode::ExpiredToken,
+                    "The login session expired; start a new one.",
+                ),
+                TokenError::Denied => (
+                    S::FORBIDDEN,
+                    ErrorCode::AccessDenied,
+                    "The user declined access at Monzo.",
+                ),
+                TokenError::UserNotAllowed => (
+                    S::FORBIDDEN,
+                    ErrorCode::AccessDenied,
+                    "This Monzo user may not use this service.",
+                ),
+                TokenError::CodeRejected => (
+                    S::BAD_REQUEST,
+                    ErrorCode::InvalidGrant,
+                    "Monzo did not accept the authorization code; start a new login.",
+                ),
+                TokenError::Upstream(cause) => {
+                    tracing::warn!(error = %cause, "Monzo call failed");
+                    return json_error(
+                        S::BAD_GATEWAY,
+                        ErrorCode::UpstreamUnavailable,
+                        "Monzo could not be reached or failed; poll again to retry.",
+                        Some(RETRY_AFTER_SECS),
+                    );
+                }
+                TokenError::Internal(cause) => return internal_error(cause, "a request"),
+            },
             ApiError::Internal(cause) => {
                 return internal_error(cause, "a request");
             }
             ApiError::Unavailable => return unavailable(),
             ApiError::ServerError => return server_error(),
-            ApiError::NoSuchRoute => (S::NOT_FOUND, "not_found", "There is no such route."),
+            ApiError::NoSuchRoute => (S::NOT_FOUND, ErrorCode::NotFound, "There is no such route."),
             ApiError::MethodNotAllowed => (
                 S::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "This route does not accept that method.",
             ),
             ApiError::MisdirectedRequest => (
                 S::MISDIRECTED_REQUEST,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "This server does not answer to that host name.",
             ),
         };
@@ -159,22 +128,16 @@ impl IntoResponse for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    error_description: &'a str,
-}
-
 /// The JSON error shape of both JSON contracts (the simple API and the OAuth endpoints).
 pub(crate) fn json_error(
     status: StatusCode,
-    code: &str,
+    code: ErrorCode,
     description: &str,
     retry_after: Option<u64>,
 ) -> Response {
     let body = ErrorBody {
         error: code,
-        error_description: description,
+        error_description: Some(description.to_owned()),
     };
     let mut response = (status, Json(body)).into_response();
     if let Some(secs) = retry_after {
@@ -199,7 +162,7 @@ pub(crate) fn internal_error(cause: &Internal, context: &str) -> Response {
 pub(crate) fn unavailable() -> Response {
     json_error(
         StatusCode::SERVICE_UNAVAILABLE,
-        "temporarily_unavailable",
+        ErrorCode::TemporarilyUnavailable,
         "The service is temporarily unavailable; try again shortly.",
         Some(RETRY_AFTER_SECS),
     )
@@ -208,7 +171,7 @@ pub(crate) fn unavailable() -> Response {
 fn server_error() -> Response {
     json_error(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "server_error",
+        ErrorCode::ServerError,
         "The service failed unexpectedly.",
         None,
     )

@@ -7,7 +7,7 @@
 //! the response, the latency and the span `make_span_with` made from the request; a span's
 //! fields would print as the span's (`request{method=… route=…}:` before the target in text,
 //! a `spans` list in Lambda's JSON) and prefix every other line of the request, not as fields of
-//! this one. So the span is none, and the one custom part, [`RequestLine::carry`], hands the
+//! this one. So the span is none, and the one custom part, `RequestLine::carry`, hands the
 //! request's method and route template to `on_response` in the response's extensions.
 
 use std::time::Duration;

@@ -26,7 +26,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Serialize;
+use monzo_auth_protocol::simple::{AUTHORIZATION_PENDING, NewSession, Pending, Token};
 use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -270,19 +270,11 @@ pub async fn require_secret(
     }
 }
 
-#[derive(Serialize)]
-struct NewSessionBody {
-    id: String,
-    login_url: String,
-    expires_in: u64,
-    interval: u64,
-}
-
 async fn new_session(
     State(flow): State<AppState>,
     RequestUrls(urls): RequestUrls,
     params: Result<Params, ParamsError>,
-) -> Result<Json<NewSessionBody>, ApiError> {
+) -> Result<Json<NewSession>, ApiError> {
     let params = params?;
     let code_challenge = match (
         params.non_empty("code_challenge"),
@@ -304,29 +296,12 @@ async fn new_session(
         }
     };
     let started = flow.start(code_challenge, &urls?).await?;
-    Ok(Json(NewSessionBody {
+    Ok(Json(NewSession {
         id: started.id.expose(),
         login_url: started.login_url.into(),
         expires_in: started.expires_in,
         interval: started.interval,
     }))
-}
-
-#[derive(Serialize)]
-struct PendingBody {
-    status: &'static str,
-    interval: u64,
-}
-
-#[derive(Serialize)]
-struct TokenBody<'a> {
-    token: &'a str,
-    expires: String,
-    expires_in: u64,
-    token_type: &'a str,
-    user_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<&'a str>,
 }
 
 async fn poll_token(
@@ -346,9 +321,9 @@ async fn poll_token(
         Poll::Pending { interval } => Ok((
             StatusCode::ACCEPTED,
             [(header::RETRY_AFTER, HeaderValue::from(interval.max(1)))],
-            Json(PendingBody {
-                status: "authorization_pending",
-                interval,
+            Json(Pending {
+                status: AUTHORIZATION_PENDING.into(),
+                interval: Some(interval),
             }),
         )
             .into_response()),
@@ -362,13 +337,16 @@ async fn poll_token(
                     tracing::error!("could not format a token's expiry; sent without it");
                     String::new()
                 });
-            Ok(Json(TokenBody {
-                token: token.access_token.expose_secret(),
+            Ok(Json(Token {
+                token: token.access_token.expose_secret().to_owned(),
                 expires,
                 expires_in: token.expires_in,
-                token_type: &token.token_type,
-                user_id: &token.user_id,
-                refresh_token: token.refresh_token.as_ref().map(|t| t.expose_secret()),
+                token_type: token.token_type.clone(),
+                user_id: token.user_id.clone(),
+                refresh_token: token
+                    .refresh_token
+                    .as_ref()
+                    .map(|t| t.expose_secret().to_owned()),
             })
             .into_response())
         }

@@ -12,7 +12,6 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret as _;
-use serde::Serialize;
 
 use super::RefreshLimiter;
 use super::error::{internal_error, json_error, unavailable};
@@ -24,11 +23,13 @@ use monzo_auth_domain::flow::{
 };
 use monzo_auth_domain::monzo::MonzoError;
 use monzo_auth_domain::session::{AccessToken, ClientId, PollId, RefreshToken};
+use monzo_auth_protocol::ErrorCode;
+use monzo_auth_protocol::oauth::{
+    DEVICE_CODE_GRANT, DeviceAuthorization, Metadata, REFRESH_TOKEN_GRANT, TokenResponse,
+};
 
-/// RFC 8628 3.4.
-pub(super) const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
-/// Everything the OAuth endpoints answer besides success (RFC 6749 5.2, RFC 8628 3.5).
+/// Everything the OAuth endpoints answer besides success (RFC 6749 5.2, RFC 8628 3.5): the flow's
+/// own errors, wrapped as they are, and what only these endpoints can get wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
     #[error("invalid request: {0}")]
@@ -41,36 +42,23 @@ pub enum OAuthError {
     UnsupportedGrantType,
     #[error("the user has not finished at Monzo")]
     AuthorizationPending,
-    #[error("unknown or used device code")]
-    UnknownDeviceCode,
-    #[error("the device code expired")]
-    Expired,
-    #[error("the user denied access")]
-    Denied,
-    #[error("the Monzo user is not on ALLOWED_USER_IDS")]
-    UserNotAllowed,
-    #[error("the client_id does not match")]
-    InvalidClient,
-    #[error("polled too fast")]
-    SlowDown,
-    #[error("the authorization code was not accepted")]
-    CodeRejected,
-    #[error("the refresh token was not accepted")]
-    RefreshRejected,
+    /// A device poll that gave no token. Monzo failing during one loses nothing (the claim was
+    /// released, or is kept until its lease lapses when Monzo may have acted; polls meanwhile
+    /// are authorization_pending), so it answers `slow_down`: standard clients wait longer and
+    /// retry.
+    #[error(transparent)]
+    DevicePoll(#[from] DevicePollError),
+    /// A refresh that gave no token. Monzo failing answers 503: the client retries later.
+    #[error(transparent)]
+    Refresh(#[from] RefreshError),
+    /// RFC 7009 2.2.1: Monzo failing answers 503.
+    #[error(transparent)]
+    Revoke(#[from] RevokeError),
     #[error("too many refreshes from this address")]
     RefreshLimited { retry_after: u64 },
     /// RFC 7009 2.2.1: Monzo logs out access tokens only; a refresh token goes with its login.
     #[error("unsupported token type")]
     UnsupportedTokenType,
-    /// Monzo failed during a device poll: nothing is lost (the claim was released, or is kept
-    /// until its lease lapses when Monzo may have acted; polls meanwhile are
-    /// authorization_pending), so `slow_down` makes standard clients wait longer and retry.
-    #[error("Monzo is unavailable")]
-    UpstreamDuringPoll(#[source] MonzoError),
-    /// Monzo failed during a refresh or a revocation: the client retries the same call later
-    /// (RFC 7009 2.2.1: 503).
-    #[error("Monzo is unavailable")]
-    Upstream(#[source] MonzoError),
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -81,114 +69,87 @@ impl From<NoPublicUrl> for OAuthError {
     }
 }
 
-impl From<DevicePollError> for OAuthError {
-    fn from(err: DevicePollError) -> Self {
-        match err {
-            DevicePollError::InvalidClient => OAuthError::InvalidClient,
-            DevicePollError::SlowDown => OAuthError::SlowDown,
-            DevicePollError::Token(err) => match err {
-                TokenError::NotFound => OAuthError::UnknownDeviceCode,
-                TokenError::Expired => OAuthError::Expired,
-                TokenError::Denied => OAuthError::Denied,
-                TokenError::UserNotAllowed => OAuthError::UserNotAllowed,
-                TokenError::CodeRejected => OAuthError::CodeRejected,
-                TokenError::Upstream(cause) => OAuthError::UpstreamDuringPoll(cause),
-                TokenError::Internal(cause) => OAuthError::Internal(cause),
-            },
-        }
-    }
-}
-
-impl From<RefreshError> for OAuthError {
-    fn from(err: RefreshError) -> Self {
-        match err {
-            RefreshError::Rejected => OAuthError::RefreshRejected,
-            RefreshError::UserNotAllowed => OAuthError::UserNotAllowed,
-            RefreshError::Upstream(cause) => OAuthError::Upstream(cause),
-            RefreshError::Internal(cause) => OAuthError::Internal(cause),
-        }
-    }
-}
-
-impl From<RevokeError> for OAuthError {
-    fn from(err: RevokeError) -> Self {
-        match err {
-            RevokeError::Upstream(cause) => OAuthError::Upstream(cause),
-        }
-    }
-}
-
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
+        use ErrorCode as E;
         let (code, description) = match &self {
-            OAuthError::InvalidRequest(what) => ("invalid_request", *what),
+            OAuthError::InvalidRequest(what) => (E::InvalidRequest, *what),
             OAuthError::Params(err) => {
                 return json_error(
                     StatusCode::BAD_REQUEST,
-                    "invalid_request",
+                    E::InvalidRequest,
                     &err.to_string(),
                     None,
                 );
             }
             OAuthError::UnsupportedGrantType => (
-                "unsupported_grant_type",
+                E::UnsupportedGrantType,
                 "Supported grants: urn:ietf:params:oauth:grant-type:device_code, refresh_token.",
             ),
             OAuthError::AuthorizationPending => (
-                "authorization_pending",
+                E::AuthorizationPending,
                 "The user has not finished logging in at Monzo yet.",
             ),
-            OAuthError::UnknownDeviceCode => (
-                "invalid_grant",
-                "The device_code is unknown or was already used.",
-            ),
-            OAuthError::Expired => (
-                "expired_token",
-                "The device_code expired; start a new login.",
-            ),
-            OAuthError::Denied => ("access_denied", "The user declined access at Monzo."),
-            OAuthError::UserNotAllowed => {
-                ("access_denied", "This Monzo user may not use this service.")
-            }
-            OAuthError::InvalidClient => (
-                "invalid_client",
+            OAuthError::DevicePoll(DevicePollError::InvalidClient) => (
+                E::InvalidClient,
                 "The client_id does not match the one the device_code was issued to.",
             ),
-            OAuthError::SlowDown => (
-                "slow_down",
+            OAuthError::DevicePoll(DevicePollError::SlowDown) => (
+                E::SlowDown,
                 "Polled faster than the interval; the interval grows by 5 seconds.",
             ),
-            OAuthError::CodeRejected => (
-                "invalid_grant",
-                "Monzo did not accept the authorization code; start a new login.",
-            ),
-            OAuthError::RefreshRejected => (
-                "invalid_grant",
-                "Monzo did not accept the refresh token; log in again.",
-            ),
+            OAuthError::DevicePoll(DevicePollError::Token(err)) => match err {
+                TokenError::NotFound => (
+                    E::InvalidGrant,
+                    "The device_code is unknown or was already used.",
+                ),
+                TokenError::Expired => (
+                    E::ExpiredToken,
+                    "The device_code expired; start a new login.",
+                ),
+                TokenError::Denied => (E::AccessDenied, "The user declined access at Monzo."),
+                TokenError::UserNotAllowed => {
+                    (E::AccessDenied, "This Monzo user may not use this service.")
+                }
+                TokenError::CodeRejected => (
+                    E::InvalidGrant,
+                    "Monzo did not accept the authorization code; start a new login.",
+                ),
+                TokenError::Upstream(cause) => {
+                    tracing::warn!(error = %cause, "Monzo call failed");
+                    (
+                        E::SlowDown,
+                        "Monzo is unavailable for a moment; keep polling, more slowly.",
+                    )
+                }
+                TokenError::Internal(cause) => return internal_error(cause, "an OAuth request"),
+            },
+            OAuthError::Refresh(err) => match err {
+                RefreshError::Rejected => (
+                    E::InvalidGrant,
+                    "Monzo did not accept the refresh token; log in again.",
+                ),
+                RefreshError::UserNotAllowed => {
+                    (E::AccessDenied, "This Monzo user may not use this service.")
+                }
+                RefreshError::Upstream(cause) => return upstream_unavailable(cause),
+                RefreshError::Internal(cause) => return internal_error(cause, "an OAuth request"),
+            },
+            OAuthError::Revoke(RevokeError::Upstream(cause)) => {
+                return upstream_unavailable(cause);
+            }
             OAuthError::RefreshLimited { retry_after } => {
                 return json_error(
                     StatusCode::TOO_MANY_REQUESTS,
-                    "slow_down",
+                    E::SlowDown,
                     "Too many refreshes from this address; wait a moment.",
                     Some(*retry_after),
                 );
             }
             OAuthError::UnsupportedTokenType => (
-                "unsupported_token_type",
+                E::UnsupportedTokenType,
                 "Monzo revokes access tokens only; revoking one ends its refresh token too.",
             ),
-            OAuthError::UpstreamDuringPoll(cause) => {
-                tracing::warn!(error = %cause, "Monzo call failed");
-                (
-                    "slow_down",
-                    "Monzo is unavailable for a moment; keep polling, more slowly.",
-                )
-            }
-            OAuthError::Upstream(cause) => {
-                tracing::warn!(error = %cause, "Monzo call failed");
-                return unavailable();
-            }
             OAuthError::Internal(cause) => {
                 return internal_error(cause, "an OAuth request");
             }
@@ -197,14 +158,11 @@ impl IntoResponse for OAuthError {
     }
 }
 
-#[derive(Serialize)]
-pub(super) struct DeviceAuthorization {
-    device_code: String,
-    user_code: String,
-    verification_uri: String,
-    verification_uri_complete: String,
-    expires_in: u64,
-    interval: u64,
+/// Monzo failed during a refresh or a revocation: 503, and the client retries the same call
+/// later (RFC 7009 2.2.1).
+fn upstream_unavailable(cause: &MonzoError) -> Response {
+    tracing::warn!(error = %cause, "Monzo call failed");
+    unavailable()
 }
 
 /// The form these endpoints take (RFC 6749 and RFC 8628 take forms only).
@@ -235,23 +193,16 @@ pub(super) async fn device_code(
     }))
 }
 
-#[derive(Serialize)]
-struct TokenResponse<'a> {
-    access_token: &'a str,
-    token_type: &'a str,
-    expires_in: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<&'a str>,
-    user_id: &'a str,
-}
-
 fn token_response(token: &IssuedToken) -> Response {
     Json(TokenResponse {
-        access_token: token.access_token.expose_secret(),
-        token_type: &token.token_type,
+        access_token: token.access_token.expose_secret().to_owned(),
+        token_type: token.token_type.clone(),
         expires_in: token.expires_in,
-        refresh_token: token.refresh_token.as_ref().map(|t| t.expose_secret()),
-        user_id: &token.user_id,
+        refresh_token: token
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned()),
+        user_id: token.user_id.clone(),
     })
     .into_response()
 }
@@ -293,7 +244,7 @@ pub(super) async fn token(
                 Poll::Pending { .. } => Err(OAuthError::AuthorizationPending),
             }
         }
-        Some("refresh_token") => {
+        Some(REFRESH_TOKEN_GRANT) => {
             within_refresh_limit(refresh_limit, addr)?;
             let refresh_token = params
                 .non_empty("refresh_token")
@@ -336,23 +287,6 @@ pub(super) async fn revoke(
     Ok(StatusCode::OK)
 }
 
-#[derive(Serialize)]
-pub(super) struct Metadata {
-    issuer: String,
-    device_authorization_endpoint: String,
-    token_endpoint: String,
-    revocation_endpoint: String,
-    grant_types_supported: [&'static str; 2],
-    token_endpoint_auth_methods_supported: [&'static str; 1],
-    revocation_endpoint_auth_methods_supported: [&'static str; 1],
-    /// Where to use the tokens: Monzo's API (not an RFC 8414 member; clients such as
-    /// `monzo-auth status` read it).
-    monzo_api_url: String,
-    /// RFC 8414 requires the member; there is no authorization endpoint here (the login
-    /// happens at Monzo), so it supports no response type.
-    response_types_supported: [&'static str; 0],
-}
-
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414 2, 3).
 pub(super) async fn metadata(
     State(flow): State<AppState>,
@@ -364,14 +298,15 @@ pub(super) async fn metadata(
         device_authorization_endpoint: urls.at("device/code").into(),
         token_endpoint: urls.at("oauth/token").into(),
         revocation_endpoint: urls.at("oauth/revoke").into(),
-        grant_types_supported: [DEVICE_CODE_GRANT, "refresh_token"],
-        token_endpoint_auth_methods_supported: ["none"],
-        revocation_endpoint_auth_methods_supported: ["none"],
-        monzo_api_url: flow
-            .monzo_api_url()
-            .as_str()
-            .trim_end_matches('/')
-            .to_owned(),
-        response_types_supported: [],
+        grant_types_supported: vec![DEVICE_CODE_GRANT.into(), REFRESH_TOKEN_GRANT.into()],
+        token_endpoint_auth_methods_supported: vec!["none".into()],
+        revocation_endpoint_auth_methods_supported: vec!["none".into()],
+        monzo_api_url: Some(
+            flow.monzo_api_url()
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+        ),
+        response_types_supported: Vec::new(),
     }))
 }

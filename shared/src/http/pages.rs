@@ -186,16 +186,12 @@ pub enum PageError {
     MalformedLink,
     #[error("the callback is missing its parameters")]
     MissingParameters,
-    #[error("unknown, expired or already used state")]
-    UnusableState,
-    #[error("no session has that user code")]
-    WrongCode,
-    #[error("too many wrong user codes")]
-    TooManyGuesses { retry_after_secs: u64 },
-    #[error("the session expired")]
-    Expired,
-    #[error("the session already went through Monzo")]
-    AlreadyUsed,
+    /// Monzo's redirect refused (by the flow, or a state that cannot be one).
+    #[error(transparent)]
+    Callback(#[from] CallbackError),
+    /// A user code that leads nowhere (now).
+    #[error(transparent)]
+    Device(#[from] DeviceError),
     /// A `/device` form without a matching CSRF token.
     #[error("a form from elsewhere")]
     Forged,
@@ -204,29 +200,6 @@ pub enum PageError {
     /// A handler panicked (logged where it was caught).
     #[error("a handler failed")]
     ServerError,
-}
-
-impl From<CallbackError> for PageError {
-    fn from(err: CallbackError) -> Self {
-        match err {
-            CallbackError::UnusableState => PageError::UnusableState,
-            CallbackError::Internal(cause) => PageError::Internal(cause),
-        }
-    }
-}
-
-impl From<DeviceError> for PageError {
-    fn from(err: DeviceError) -> Self {
-        match err {
-            DeviceError::WrongCode => PageError::WrongCode,
-            DeviceError::TooManyGuesses { retry_after_secs } => {
-                PageError::TooManyGuesses { retry_after_secs }
-            }
-            DeviceError::Expired => PageError::Expired,
-            DeviceError::AlreadyUsed => PageError::AlreadyUsed,
-            DeviceError::Internal(cause) => PageError::Internal(cause),
-        }
-    }
 }
 
 impl PageError {
@@ -238,24 +211,26 @@ impl PageError {
             PageError::MissingParameters => {
                 callback_refused("The link Monzo sent back is missing its parameters.")
             }
-            PageError::UnusableState => {
+            PageError::Callback(CallbackError::UnusableState) => {
                 callback_refused("This login is unknown, has expired, or was already completed.")
             }
-            PageError::WrongCode => device_entry(
+            PageError::Device(DeviceError::WrongCode) => device_entry(
                 StatusCode::BAD_REQUEST,
                 csrf,
                 Some(
                     "That code is not right, or its login has ended. Check your device and try again.",
                 ),
             ),
-            PageError::TooManyGuesses { retry_after_secs } => Page {
+            PageError::Device(DeviceError::TooManyGuesses { retry_after_secs }) => Page {
                 retry_after: Some(retry_after_secs),
                 ..too_many_guesses(retry_after_secs.div_ceil(60))
             },
-            PageError::Expired => expired(),
-            PageError::AlreadyUsed => already_used(),
+            PageError::Device(DeviceError::Expired) => expired(),
+            PageError::Device(DeviceError::AlreadyUsed) => already_used(),
             PageError::Forged => forged(),
-            PageError::Internal(cause) => {
+            PageError::Internal(cause)
+            | PageError::Callback(CallbackError::Internal(cause))
+            | PageError::Device(DeviceError::Internal(cause)) => {
                 cause.log("a page");
                 match cause {
                     Internal::Unavailable(_) => unavailable(),

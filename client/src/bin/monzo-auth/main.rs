@@ -2,14 +2,20 @@
 //! a saved one.
 //!
 //! Everything happens in [`cli::run`]; `main` only turns its result into an exit code (the
-//! codes are documented in `cli.rs`, `--help` and the crate docs).
+//! codes are documented in `error.rs`, `--help` and the crate docs).
 
 mod approval;
 mod browser;
 mod cli;
+mod error;
 mod input;
+mod login;
+mod monzo;
 mod output;
 mod profiles;
+mod refresh;
+mod service;
+mod signals;
 mod status;
 
 use std::process::ExitCode;

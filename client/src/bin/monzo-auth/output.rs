@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use clap::ValueEnum;
 use monzo_auth_client::Token;
 
+use crate::error::CliError;
+
 /// How the token is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -167,6 +169,23 @@ impl Drop for PendingFile {
             self.file.take();
             let _ = std::fs::remove_file(&self.temp);
         }
+    }
+}
+
+/// Checks that `--output`'s directory exists: found out now rather than once the token is
+/// here, which a failed write would lose.
+pub fn check_output_dir(path: &Path) -> Result<(), CliError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
+            "--output: the directory {} does not exist",
+            dir.display()
+        )))
     }
 }
 

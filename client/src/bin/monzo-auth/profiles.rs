@@ -9,15 +9,15 @@
 use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clap::ValueEnum;
+use clap::{Args, ValueEnum};
 use monzo_auth_client::profile::{
     Backend, Profile, ProfileError, ProfileLock, ProfileName, Secrets, Store,
 };
 use monzo_auth_client::{Cancel, Error, Token, Url};
 use serde::Serialize;
 
-use crate::cli::{CliError, describe};
-use crate::status::Status;
+use crate::error::CliError;
+use crate::status::{Status, describe};
 
 /// Monzo's API, for profiles from a service that did not advertise it.
 const MONZO_API: &str = "https://api.monzo.com";
@@ -33,6 +33,14 @@ pub enum TokenFormat {
     Env,
     /// `MONZO_ACCESS_TOKEN=…` lines, for `--env-file` and systemd's `EnvironmentFile`.
     Dotenv,
+}
+
+/// `--profile`.
+#[derive(Args, Debug)]
+pub struct ProfileArg {
+    /// The stored login to use.
+    #[arg(long, env = "MONZO_AUTH_PROFILE", default_value = "default")]
+    pub(crate) profile: String,
 }
 
 pub fn now_secs() -> u64 {
@@ -96,7 +104,7 @@ pub async fn fresh(
              `monzo-auth login --profile {name}`"
         )));
     };
-    let client = crate::cli::service_client(profile.service.as_str())?;
+    let client = crate::service::service_client(profile.service.as_str())?;
     let status = Status::new(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     status.set("Refreshing the token…");
     // Not cancellable: once the request is out, the old refresh token may be used up, and only
@@ -293,7 +301,7 @@ struct Report {
 /// printed even when the keyring, the service or Monzo cannot be reached.
 pub async fn status(names: Vec<ProfileName>, json: bool) -> Result<u8, CliError> {
     let store = store()?;
-    let http = crate::approval::monzo_http()?;
+    let http = crate::monzo::monzo_http()?;
     let mut reports = Vec::new();
     let mut worst = 0;
     for name in &names {
@@ -407,7 +415,7 @@ async fn report(store: &Store, name: &ProfileName, http: &reqwest::Client) -> Re
         report.monzo = "expired";
         return report;
     }
-    let api = crate::approval::api_base(
+    let api = crate::monzo::api_base(
         &profile
             .monzo_api_url
             .clone()
@@ -450,7 +458,7 @@ pub async fn logout(names: Vec<ProfileName>, cancel: &Cancel) -> Result<(), CliE
     for name in &names {
         let _lock = lock(&store, name, cancel).await?;
         let profile = fresh(&store, name, Duration::from_secs(60), cancel).await?;
-        let client = crate::cli::service_client(profile.service.as_str())?;
+        let client = crate::service::service_client(profile.service.as_str())?;
         client
             .revoke(&profile.secrets.access_token)
             .await

@@ -4,6 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use monzo_auth_client::{Progress, RetryReason};
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 /// Status output, shared with the browser launcher's thread.
@@ -133,5 +135,43 @@ impl TermLike for Narrowed {
 
     fn flush(&self) -> std::io::Result<()> {
         self.0.flush()
+    }
+}
+pub const WAITING: &str = "Waiting for you to approve in the browser…";
+pub const WAITING_FOR_CODE: &str = "Waiting for the code to be entered and the login approved…";
+
+/// The status line for a step of the wait.
+pub fn describe(progress: Progress) -> String {
+    match progress {
+        Progress::Retrying { reason, after } => {
+            let secs = after.as_secs_f64().ceil();
+            match reason {
+                RetryReason::SlowDown => format!("{reason}: polling every {secs} s…"),
+                _ => format!("{reason}, retrying in {secs} s…"),
+            }
+        }
+        _ => WAITING.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_lines_say_what_and_when() {
+        assert_eq!(
+            describe(Progress::Retrying {
+                reason: RetryReason::MonzoUnavailable,
+                after: Duration::from_millis(3_200),
+            }),
+            "Monzo unavailable, retrying in 4 s…"
+        );
+        assert_eq!(
+            describe(Progress::Waiting {
+                elapsed: Duration::from_secs(3)
+            }),
+            WAITING
+        );
     }
 }

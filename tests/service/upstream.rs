@@ -3,19 +3,27 @@
 //! logins go through fake-monzo as usual.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use e2e_tests::*;
 
+/// What the odd token endpoint managed to send, and whether it is done sending (all of it, or
+/// the service hung up).
+#[derive(Default)]
+struct Sent {
+    bytes: AtomicU64,
+    done: AtomicBool,
+}
+
 /// A token endpoint that answers every request with `head` and `body`, then `chunks` x 64 KiB
 /// of `a`, counting what it managed to send, then holds the connection open a while. Plain
 /// threads and std sockets: it must be able to say anything.
-fn odd_monzo(head: String, body: &'static [u8], chunks: usize) -> (String, Arc<AtomicU64>) {
+fn odd_monzo(head: String, body: &'static [u8], chunks: usize) -> (String, Arc<Sent>) {
     use std::io::{Read as _, Write as _};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
-    let sent = Arc::new(AtomicU64::new(0));
+    let sent = Arc::new(Sent::default());
     let counter = Arc::clone(&sent);
     std::thread::spawn(move || {
         for mut socket in listener.incoming().map_while(Result::ok) {
@@ -29,10 +37,13 @@ fn odd_monzo(head: String, body: &'static [u8], chunks: usize) -> (String, Arc<A
                 let chunk = vec![b'a'; 64 * 1024];
                 for _ in 0..chunks {
                     if socket.write_all(&chunk).is_err() {
-                        return;
+                        break;
                     }
-                    counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                    counter
+                        .bytes
+                        .fetch_add(chunk.len() as u64, Ordering::SeqCst);
                 }
+                counter.done.store(true, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_secs(10));
             });
         }
@@ -81,10 +92,15 @@ async fn a_huge_answer_is_not_read_whole() {
     redeem_against(&url)
         .await
         .assert_error(502, "upstream_unavailable");
-    // The service stopped reading after its cap; what the stand-in got out is the cap plus
-    // what the sockets' buffers took, far from 256 MiB.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let sent = sent.load(Ordering::SeqCst);
+    // The service stopped reading after its cap and hung up; what the stand-in got out is the
+    // cap plus what the sockets' buffers took, far from 256 MiB.
+    wait_until(
+        "the stand-in stopped sending",
+        Duration::from_secs(30),
+        || std::future::ready(sent.done.load(Ordering::SeqCst)),
+    )
+    .await;
+    let sent = sent.bytes.load(Ordering::SeqCst);
     assert!(sent < 32 * 1024 * 1024, "{sent} bytes were taken in");
 }
 

@@ -118,9 +118,25 @@ async fn crate_device_login(
         .unwrap();
     if let Some(decision) = decision {
         let driver = app.driver();
+        let (store, state) = (
+            Arc::clone(&app.store),
+            monzo_auth_domain::session::PollId::parse(details.device_code().secret())
+                .expect("one of the service's device codes")
+                .state(),
+        );
         tokio::spawn(async move {
-            // Give the crate's loop a head start, as a person needs a moment too.
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // The crate's loop polls first (and hears authorization_pending), as a person needs
+            // a moment too: the session records its first poll.
+            wait_until("the crate's first poll", Duration::from_secs(30), || {
+                let (store, state) = (Arc::clone(&store), state.clone());
+                async move {
+                    let session = store.get(&state).await.ok().flatten();
+                    session
+                        .and_then(|session| session.device)
+                        .is_some_and(|device| device.next_poll_ms.is_some())
+                }
+            })
+            .await;
             driver.approve_device(&complete, DEMO_USER, decision).await;
         });
     }

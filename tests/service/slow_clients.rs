@@ -76,7 +76,8 @@ async fn dripped_heads_are_cut_off_and_an_honest_client_gets_in() {
             false
         });
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // No pause needed: the listener accepts in arrival order, so the drips are all the
+    // server's before the honest client's connection is.
     honest_new(&app.base).await;
     let cut: Vec<bool> = drips.join_all().await;
     assert!(
@@ -94,7 +95,8 @@ async fn idle_connections_at_the_cap_make_room_for_an_honest_client() {
     for _ in 0..60 {
         idle.push(connect(&app.base).await);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The listener accepts in arrival order: the idle connections are all the server's before
+    // the honest ones are.
     for _ in 0..3 {
         honest_new(&app.base).await;
     }
@@ -213,7 +215,7 @@ async fn more_idle_connections_than_file_descriptors_do_not_lock_out_an_honest_c
             Err(_) => break,
         }
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The listener accepts in arrival order: the idle connections are the server's first.
     honest_new(&server.base).await;
     drop(idle);
 }

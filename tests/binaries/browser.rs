@@ -111,7 +111,7 @@ async fn the_cli_logs_in_through_a_real_browser() {
 #[test]
 fn the_demo_page_walks_a_login_in_a_real_browser() {
     let script = person_script();
-    let server = crate::process::demo_server();
+    let server = demo_server();
     let home = tempfile::tempdir().unwrap();
     let output = clean_command(std::path::Path::new("node"))
         .arg(&script)

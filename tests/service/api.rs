@@ -380,13 +380,15 @@ async fn a_slow_monzo_never_sees_two_exchanges_in_flight() {
 
     // Three pollers that keep polling until the session ends one way or the other.
     let mut pollers = tokio::task::JoinSet::new();
+    let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     for _ in 0..3 {
-        let (driver, id) = (driver.clone(), started.id.clone());
+        let (driver, id, polls) = (driver.clone(), started.id.clone(), Arc::clone(&polls));
         pollers.spawn(async move {
             let mut seen = Vec::new();
             let deadline = std::time::Instant::now() + Duration::from_secs(40);
             loop {
                 let answer = driver.poll(&id).await;
+                polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 seen.push(answer.status);
                 assert!(std::time::Instant::now() < deadline, "{seen:?}");
                 match answer.status {
@@ -408,7 +410,14 @@ async fn a_slow_monzo_never_sees_two_exchanges_in_flight() {
     }
     let lease = lease_of_one_second_timeouts();
     clock.advance(lease - Duration::from_millis(1));
-    tokio::time::sleep(Duration::from_millis(500)).await; // the pollers poll meanwhile
+    // The pollers poll meanwhile: each of them at least twice more.
+    let before = polls.load(std::sync::atomic::Ordering::SeqCst);
+    wait_until(
+        "the pollers polled inside the lease",
+        Duration::from_secs(20),
+        async || polls.load(std::sync::atomic::Ordering::SeqCst) >= before + 6,
+    )
+    .await;
     assert_eq!(
         app.fake().stats().token_calls,
         1,

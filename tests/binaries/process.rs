@@ -4,17 +4,6 @@ use std::sync::Arc;
 
 use e2e_tests::*;
 
-/// The server in demo mode on a free port, with the memory store.
-pub fn demo_server() -> ServerProcess {
-    ServerProcess::start(
-        &[
-            ("LISTEN_ADDR", "127.0.0.1:0".into()),
-            ("STORE", "memory".into()),
-        ],
-        &["--demo"],
-    )
-}
-
 /// Runs the server expecting it to refuse to start; returns its stderr.
 fn refused_start(env: &[(&str, &str)]) -> String {
     let output = clean_command(&workspace_binary("monzo-auth-server"))

@@ -68,7 +68,7 @@ async fn every_page_carries_the_headers_and_stays_self_contained() {
 
 #[tokio::test]
 async fn the_demo_landing_page_allows_only_its_own_script() {
-    let process = process::demo_server();
+    let process = demo_server();
     let response = reqwest::get(process.base.clone()).await.unwrap();
     assert_page_headers(&response);
     let csp = response.headers()["content-security-policy"]
@@ -124,5 +124,3 @@ async fn a_browser_asking_for_an_unknown_route_gets_a_page_and_api_clients_json(
     let html = landing.text().await.unwrap();
     assert!(html.contains("<title>monzo-auth</title>"), "{html}");
 }
-
-use crate::process;

@@ -1,13 +1,13 @@
-//! The flow itself, in process: `monzo_auth_domain::flow::Flow` over the memory store and the stand-in for
-//! Monzo, on a clock the test moves by hand. No HTTP to the service and no sleeping: expiry,
-//! leases, device pacing and guess windows are reached by moving the clock.
+//! The flow itself, in process: [`Flow`] over the memory store and the stand-in for Monzo (its
+//! login decided in process, its API over loopback), on a clock the test moves by hand. No HTTP
+//! to the service and no sleeping: expiry, leases, device pacing and guess windows are reached by
+//! moving the clock.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e_tests::{CLIENT_ID, DEMO_USER, Decision, Driver, OTHER_USER, http_client};
-use fake_monzo::{Failure, RunningFakeMonzo};
+use fake_monzo::{ClientRegistration, Failure, FakeMonzo, FakeMonzoConfig, RunningFakeMonzo};
 use monzo_auth_domain::clock::{Clock as _, ManualClock};
 use monzo_auth_domain::flow::{
     Callback, CallbackError, CallbackOutcome, ClientAddr, DeviceError, DevicePollError, Flow,
@@ -17,10 +17,23 @@ use monzo_auth_domain::monzo::{MonzoClient, MonzoSettings};
 use monzo_auth_domain::secret::PlainSecret;
 use monzo_auth_domain::session::{
     AuthCode, ClientId, CodeChallenge, CodeVerifier, PollId, RefreshToken, State, UserCode,
+    random_token,
 };
 use monzo_auth_domain::store::MemoryStore;
 use monzo_auth_domain::urls::{PublicUrls, UrlResolver};
 use url::Url;
+
+const CLIENT_ID: &str = "oauth2client_00009test";
+/// Two of the stand-in's default users.
+const DEMO_USER: &str = "user_0000demo";
+const OTHER_USER: &str = "user_0000other";
+
+/// What the person does at Monzo's login page.
+#[derive(Clone, Copy)]
+enum Decision {
+    Approve,
+    Deny,
+}
 
 const TTL: Duration = Duration::from_secs(600);
 const INTERVAL: Duration = Duration::from_secs(5);
@@ -31,7 +44,6 @@ struct World {
     clock: ManualClock,
     monzo: RunningFakeMonzo,
     urls: PublicUrls,
-    driver: Driver,
 }
 
 struct Options {
@@ -58,10 +70,17 @@ async fn world() -> World {
 }
 
 async fn world_with(options: Options) -> World {
-    let monzo = e2e_tests::start_fake_monzo().await;
+    let monzo = FakeMonzo::start_on_loopback(FakeMonzoConfig::default())
+        .await
+        .unwrap();
     let callback: Url = "http://127.0.0.1:9/callback".parse().unwrap();
-    let secret = e2e_tests::new_client_secret();
-    e2e_tests::register_client(&monzo.monzo, &secret, &callback, true);
+    let secret = format!("mnzconf.{}", random_token::<24>());
+    monzo.monzo.register_client(ClientRegistration {
+        client_id: CLIENT_ID.into(),
+        client_secret: secret.clone(),
+        redirect_uri: callback.to_string(),
+        confidential: true,
+    });
     let settings = MonzoSettings {
         client_id: CLIENT_ID.into(),
         auth_url: monzo.auth_url.clone(),
@@ -91,7 +110,6 @@ async fn world_with(options: Options) -> World {
         flow: Arc::new(flow),
         clock,
         monzo,
-        driver: Driver::new(urls.base().clone(), http_client()),
         urls,
     }
 }
@@ -105,9 +123,19 @@ impl World {
 
     /// What Monzo's redirect carries after `user` decided on `login_url`.
     async fn at_monzo(&self, login_url: &Url, user: &str, decision: Decision) -> Callback {
-        let redirect = self.driver.at_monzo(login_url, user, decision).await;
-        let state = State::parse(&redirect.state.unwrap()).unwrap();
-        match redirect.code {
+        let redirect = self
+            .monzo
+            .monzo
+            .decide(login_url, user, matches!(decision, Decision::Approve))
+            .expect("Monzo redirects back");
+        let param = |name| {
+            redirect
+                .query_pairs()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.into_owned())
+        };
+        let state = State::parse(&param("state").unwrap()).unwrap();
+        match param("code") {
             Some(code) => Callback::Code {
                 state,
                 code: AuthCode::parse(code).unwrap(),

@@ -76,9 +76,13 @@ struct Running {
     child: Child,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
+    collectors: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn collect(mut stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<String>>) {
+fn collect(
+    mut stream: impl std::io::Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut buffer = [0u8; 4096];
         while let Ok(n) = stream.read(&mut buffer) {
@@ -89,7 +93,7 @@ fn collect(mut stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<Stri
                 .unwrap()
                 .push_str(&String::from_utf8_lossy(&buffer[..n]));
         }
-    });
+    })
 }
 
 impl Running {
@@ -101,12 +105,15 @@ impl Running {
             .expect("start monzo-auth");
         let stdout = Arc::new(Mutex::new(String::new()));
         let stderr = Arc::new(Mutex::new(String::new()));
-        collect(child.stdout.take().unwrap(), Arc::clone(&stdout));
-        collect(child.stderr.take().unwrap(), Arc::clone(&stderr));
+        let collectors = vec![
+            collect(child.stdout.take().unwrap(), Arc::clone(&stdout)),
+            collect(child.stderr.take().unwrap(), Arc::clone(&stderr)),
+        ];
         Self {
             child,
             stdout,
             stderr,
+            collectors,
         }
     }
 
@@ -153,8 +160,14 @@ impl Running {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        // Let the collecting threads take what the process wrote last.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The collecting threads take what the process wrote last, up to the end of its output
+        // (a browser it launched may hold stderr open longer: then what has come so far).
+        let collectors = std::mem::take(&mut self.collectors);
+        let ended = || collectors.iter().all(|c| c.is_finished());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !ended() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let out = self.stdout.lock().unwrap().clone();
         (status.code(), out, self.stderr())
     }
