@@ -22,7 +22,7 @@ CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test test-tools rust-tests deploy-tests build-all browser keyring wheel wheel-test build bench \
-	deploy set-secret destroy fmt lint clean \
+	deploy set-secret destroy fmt lint lint-rust lint-template clean \
 	build-NewFunction build-CallbackFunction build-TokenFunction
 
 ## run: the service on 127.0.0.1:3000; demo mode (a built-in stand-in for Monzo) unless
@@ -37,12 +37,13 @@ endif
 ## test: the tools into .venv (and the SAM CLI into .venv-deploy, for the deploy tests) while one
 ## debug build of everything runs, lint, then every test in tiers, fastest first.
 test:
-	@# The tools wait on the network and the disk, the build on the CPU: side by side.
-	$(MAKE) --no-print-directory -j4 --output-sync=line test-tools build-all
-	$(MAKE) --no-print-directory lint
-	@# The deploy path (Python and the SAM CLI against its own moto) beside the Rust tiers.
-	$(MAKE) --no-print-directory -j2 --output-sync=target rust-tests deploy-tests
-	$(MAKE) --no-print-directory wheel-test
+	@# The tools wait on the network and the disk, the build and the checks on the CPU, each
+	@# filling the others' idle moments: side by side.
+	$(MAKE) --no-print-directory -j4 --output-sync=line test-tools build-all lint-rust
+	$(MAKE) --no-print-directory lint-template
+	@# The deploy path and the wheel (Python, each against its own services) beside the Rust
+	@# tiers; each one's output is shown when it is done.
+	$(MAKE) --no-print-directory -j3 --output-sync=target rust-tests deploy-tests wheel-test
 
 test-tools: $(VENV)/.installed $(DEPLOY_VENV)/.test-installed browser keyring
 
@@ -181,13 +182,20 @@ build-NewFunction build-CallbackFunction build-TokenFunction:
 fmt:
 	$(CARGO) fmt --all
 
-lint: $(VENV)/.installed $(DEPLOY_VENV)/.installed
+lint: lint-rust lint-template
+
+# One check of the whole workspace, the server's `aws` feature on (its code is the only code
+# behind a feature), and one of its docs: selecting the workspace every time resolves the
+# dependencies' features once, so neither checks a dependency again. In a target directory of
+# their own (checks share nothing with a build), so they can run beside the build.
+LINT_TARGET := target/lint
+lint-rust:
 	$(CARGO) fmt --all -- --check
-	@# One check of the whole workspace, the server's `aws` feature on (its code is the only
-	@# code behind a feature), and one of its docs: selecting the workspace every time resolves
-	@# the dependencies' features once, so neither checks a dependency again.
-	$(CARGO) clippy --workspace --all-targets --features monzo-auth-server/aws --locked -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
+	$(CARGO) clippy --workspace --all-targets --features monzo-auth-server/aws --locked \
+		--target-dir $(LINT_TARGET) -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked --target-dir $(LINT_TARGET)
+
+lint-template: $(VENV)/.installed $(DEPLOY_VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
 	PATH="$(CURDIR)/$(DEPLOY_VENV)/bin:$$PATH" sam validate --lint --region eu-west-2
 

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::answers::retry_after;
-use crate::login::{Polled, poll_paced};
+use crate::login::{Polled, poll_paced, send_poll};
 use crate::pacing::{Answer, MIN_DELAY, Pacer};
 use crate::{Cancel, Client, Error, Progress, RetryReason, Token};
 
@@ -116,21 +116,14 @@ impl Client {
     /// error.
     async fn poll_device_once(&self, login: &DeviceLogin) -> Result<Polled, Error> {
         let asked = SystemTime::now();
-        let sent = self
-            .http
-            .post(self.url("oauth/token"))
-            .form(&[
-                ("grant_type", DEVICE_CODE_GRANT),
-                ("device_code", login.device_code.as_str()),
-                ("client_id", CLIENT_ID),
-            ])
-            .send()
-            .await;
-        let Ok(response) = sent else {
-            return Ok(Polled::Again(Answer::Unavailable {
-                reason: RetryReason::ServiceUnreachable,
-                retry_after: None,
-            }));
+        let request = self.http.post(self.url("oauth/token")).form(&[
+            ("grant_type", DEVICE_CODE_GRANT),
+            ("device_code", login.device_code.as_str()),
+            ("client_id", CLIENT_ID),
+        ]);
+        let response = match send_poll(request).await {
+            Ok(response) => response,
+            Err(again) => return Ok(again),
         };
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());

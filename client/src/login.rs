@@ -157,21 +157,13 @@ impl Client {
     /// One poll. Answers that only change the pace come back as `Polled::Again`; every final
     /// answer as a token or an error.
     async fn poll_once(&self, login: &Login) -> Result<Polled, Error> {
-        let sent = self
-            .http
-            .post(self.token_url.clone())
-            .form(&[
-                ("id", login.id.as_str()),
-                ("code_verifier", login.verifier.as_str()),
-            ])
-            .send()
-            .await;
-        let Ok(response) = sent else {
-            // Mid-wait a lost connection is worth retrying: the session lives on the service.
-            return Ok(Polled::Again(Answer::Unavailable {
-                reason: RetryReason::ServiceUnreachable,
-                retry_after: None,
-            }));
+        let request = self.http.post(self.token_url.clone()).form(&[
+            ("id", login.id.as_str()),
+            ("code_verifier", login.verifier.as_str()),
+        ]);
+        let response = match send_poll(request).await {
+            Ok(response) => response,
+            Err(again) => return Ok(again),
         };
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
@@ -215,6 +207,19 @@ impl Client {
 pub(crate) enum Polled {
     Token(Token),
     Again(Answer),
+}
+
+/// Sends one poll. Mid-wait a lost connection is worth another: the session lives on the
+/// service.
+pub(crate) async fn send_poll(
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, Polled> {
+    request.send().await.map_err(|_| {
+        Polled::Again(Answer::Unavailable {
+            reason: RetryReason::ServiceUnreachable,
+            retry_after: None,
+        })
+    })
 }
 
 /// Polls with `poll` at the pace `pacer` keeps (both logins: `/token` and RFC 8628's

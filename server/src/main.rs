@@ -85,6 +85,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         sqlite: Some(&monzo_auth_sqlite::open_store),
         monzo: Some(&monzo_auth_monzo_http::open_api),
         refresh_limit: Some(&monzo_auth_server::limit::open),
+        pages: Some(&monzo_auth_pages::PAGES),
         #[cfg(feature = "aws")]
         dynamodb: dynamodb.as_ref().map(|open| open as _),
         #[cfg(feature = "aws")]

@@ -32,6 +32,18 @@ pub type OpenDynamoDb = dyn Fn(&str) -> Arc<dyn Store> + Sync;
 /// Builds the client for Monzo's API (crate `monzo-auth-monzo-http`), or says why it cannot.
 pub type OpenMonzoApi = dyn Fn(&MonzoSettings) -> Result<Arc<dyn MonzoApi>, String> + Sync;
 
+/// What a browser sees (crate `monzo-auth-pages`, linked by the `callback` function and the local
+/// server): each a set of routes, and the page for a browser at an unknown route.
+pub struct Pages {
+    /// `/callback` and the pages it redirects to.
+    pub callback: fn() -> Router<http::AppState>,
+    /// `/device` and `/device/confirm`.
+    pub device: fn() -> Router<http::AppState>,
+    /// The local server's landing page, `GET /` (the demo's when asked).
+    pub landing: fn(bool) -> Router<http::AppState>,
+    pub not_found: fn() -> axum::response::Response,
+}
+
 /// The limit `REFRESH_LIMIT_PER_ADDRESS` sets (`None` for 0).
 pub type OpenRefreshLimit = dyn Fn(u32) -> Option<Arc<dyn http::RefreshLimiter>> + Sync;
 
@@ -47,6 +59,8 @@ pub struct Adapters<'a> {
     pub kms: Option<&'a OpenKms>,
     /// Monzo's API, where codes are exchanged (without it every call to Monzo fails).
     pub monzo: Option<&'a OpenMonzoApi>,
+    /// The pages: needed by the shapes that serve them (the local server, `callback`).
+    pub pages: Option<&'a Pages>,
     /// The local server's limit on refreshes and revocations per client address
     /// (`REFRESH_LIMIT_PER_ADDRESS`); without it there is none.
     pub refresh_limit: Option<&'a OpenRefreshLimit>,
@@ -212,32 +226,42 @@ pub async fn build(config: &Config, host: Host<'_>) -> Result<Router, ConfigErro
     };
     let secret = Arc::clone(&monzo.secret);
     let flow = Arc::new(Flow::new(store, client, monzo.secret, host.clock, settings));
-    let routes = match host.shape {
-        #[cfg(feature = "pages")]
-        Shape::Local { local_addr, demo } => {
-            local_routes(config, adapters, &urls, local_addr, demo)
-        }
-        Shape::Lambda(LambdaFunction::New) => http::new_routes().merge(http::device_code_routes()),
-        #[cfg(feature = "pages")]
-        Shape::Lambda(LambdaFunction::Callback) => {
-            http::callback_routes().merge(http::device_page_routes())
-        }
-        #[cfg(not(feature = "pages"))]
-        Shape::Local { .. } | Shape::Lambda(LambdaFunction::Callback) => {
-            return Err(ConfigError {
-                variable: "pages",
-                problem: "this program is built without the pages (shared's feature `pages`)"
-                    .into(),
-            });
-        }
-        Shape::Lambda(LambdaFunction::Token) => http::token_routes()
-            .merge(http::oauth_token_routes())
-            .layer(axum::middleware::from_fn_with_state(
-                secret,
-                http::require_secret,
-            )),
+    // A build matter, not a setting: the host that serves pages links them.
+    let pages = || {
+        adapters.pages.ok_or(ConfigError {
+            variable: "the pages",
+            problem: "not built into this program (crate monzo-auth-pages)".into(),
+        })
     };
-    Ok(http::into_app(routes, flow))
+    let (routes, not_found_page) = match host.shape {
+        Shape::Local { local_addr, demo } => {
+            let pages = pages()?;
+            (
+                local_routes(config, adapters, pages, &urls, local_addr, demo),
+                Some(pages.not_found),
+            )
+        }
+        Shape::Lambda(LambdaFunction::New) => {
+            (http::new_routes().merge(http::device_code_routes()), None)
+        }
+        Shape::Lambda(LambdaFunction::Callback) => {
+            let pages = pages()?;
+            (
+                (pages.callback)().merge((pages.device)()),
+                Some(pages.not_found),
+            )
+        }
+        Shape::Lambda(LambdaFunction::Token) => (
+            http::token_routes()
+                .merge(http::oauth_token_routes())
+                .layer(axum::middleware::from_fn_with_state(
+                    secret,
+                    http::require_secret,
+                )),
+            None,
+        ),
+    };
+    Ok(http::into_app(routes, flow, not_found_page))
 }
 
 /// The service's public URLs for a shape: as configured, the local server's defaulting
@@ -271,10 +295,10 @@ pub fn local_return_url(addr: SocketAddr) -> Url {
 }
 
 /// Every route: what the local server serves, on `local_addr`.
-#[cfg(feature = "pages")]
 fn local_routes(
     config: &Config,
     adapters: &Adapters<'_>,
+    pages: &Pages,
     urls: &UrlResolver,
     local_addr: SocketAddr,
     demo: bool,
@@ -282,11 +306,11 @@ fn local_routes(
     let hosts = http::AllowedHosts::new(urls.configured(), local_addr.port());
     let mut routes = http::new_routes()
         .merge(http::device_code_routes())
-        .merge(http::callback_routes())
-        .merge(http::device_page_routes())
+        .merge((pages.callback)())
+        .merge((pages.device)())
         .merge(http::token_routes())
         .merge(http::oauth_token_routes())
-        .merge(http::local_routes(demo));
+        .merge(http::local_routes((pages.landing)(demo)));
     if let Some(limit) = adapters
         .refresh_limit
         .and_then(|open| open(config.refresh_limit_per_address))

@@ -503,6 +503,7 @@ async fn the_local_server_runs_on_dynamodb_with_a_kms_secret() {
         kms: Some(&kms),
         monzo: Some(&monzo_auth_monzo_http::open_api),
         refresh_limit: Some(&monzo_auth_server::limit::open),
+        pages: Some(&monzo_auth_pages::PAGES),
         ..Default::default()
     };
     // The composition root opens the DynamoDB store and the KMS secret from the settings.
@@ -792,7 +793,11 @@ async fn in_process(
 /// authorized at the stand-in, ready for the token function's redeem.
 async fn authorized_on_functions(world: &World, proxy: &RecordingProxy) -> (Driver, Started) {
     let direct = aws::sdk_config(&world.moto);
-    let callback = in_process(world, Function::Callback, &[], &direct, Default::default()).await;
+    let pages = shared::app::Adapters {
+        pages: Some(&monzo_auth_pages::PAGES),
+        ..Default::default()
+    };
+    let callback = in_process(world, Function::Callback, &[], &direct, pages).await;
     let return_url = callback.join("callback").unwrap();
     register_client(&world.fake.monzo, &world.client_secret, &return_url, true);
     let common = [("RETURN_URL", return_url.to_string())];

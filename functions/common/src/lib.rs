@@ -14,7 +14,7 @@ use axum::response::Response;
 use lambda_http::request::RequestContext;
 use monzo_auth_domain::flow::ClientAddr;
 use monzo_auth_domain::urls::RequestBase;
-use shared::app::{self, OpenKms, OpenMonzoApi};
+use shared::app::{self, OpenKms, OpenMonzoApi, Pages};
 use shared::config::{Config, Mode};
 use shared::http::{self, error::ApiError};
 use url::Url;
@@ -25,11 +25,13 @@ pub use shared::config::LambdaFunction as Function;
 /// SDK timeouts of `monzo_auth_dynamodb::load_aws_config`), the app, and the runtime loop. The
 /// token function passes what only it links: `kms` opens `MONZO_CLIENT_SECRET_KMS`
 /// (`monzo_auth_kms::opener`), `monzo` is Monzo's API (`monzo_auth_monzo_http::open_api`); the
-/// others pass `None` (see `run_without_secret`).
+/// others pass `None` (see `run_without_secret`). The callback function passes `pages`
+/// (`monzo_auth_pages::PAGES`).
 pub async fn run<K>(
     function: Function,
     kms: Option<fn(&SdkConfig) -> K>,
     monzo: Option<&OpenMonzoApi>,
+    pages: Option<&Pages>,
 ) -> Result<(), lambda_http::Error>
 where
     K: Fn(Vec<u8>) -> monzo_auth_domain::secret::OpeningSecret + Send + Sync + 'static,
@@ -40,16 +42,21 @@ where
     let adapters = app::Adapters {
         kms: kms.as_ref().map(|kms| kms as &OpenKms),
         monzo,
+        pages,
         ..Default::default()
     };
     let app = function_app(function, |name| std::env::var(name).ok(), &aws, adapters).await;
     lambda_http::run(app).await
 }
 
-/// The functions that hold no client secret and never call Monzo's API (`new`, `callback`).
-pub async fn run_without_secret(function: Function) -> Result<(), lambda_http::Error> {
+/// The functions that hold no client secret and never call Monzo's API (`new`, `callback`, the
+/// latter with its `pages`).
+pub async fn run_without_secret(
+    function: Function,
+    pages: Option<&Pages>,
+) -> Result<(), lambda_http::Error> {
     type NoKms = fn(Vec<u8>) -> monzo_auth_domain::secret::OpeningSecret;
-    run::<NoKms>(function, None, None).await
+    run::<NoKms>(function, None, None, pages).await
 }
 
 /// Builds `function`'s app (through the composition root, `shared::app::build`) from settings

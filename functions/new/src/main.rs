@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_common::run_without_secret(lambda_common::Function::New).await
+    lambda_common::run_without_secret(lambda_common::Function::New, None).await
 }

@@ -8,6 +8,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         lambda_common::Function::Token,
         Some(monzo_auth_kms::opener),
         Some(&monzo_auth_monzo_http::open_api),
+        None,
     )
     .await
 }

@@ -3,19 +3,10 @@
 //! Each `*_routes` function returns the routes one function serves; [`into_app`] adds what every
 //! host needs once (JSON 404/405, no-store headers, the access log) and the state.
 
-#[cfg(feature = "pages")]
-mod browser;
-#[cfg(feature = "pages")]
-mod device;
 pub mod error;
 pub mod log;
 mod oauth;
-#[cfg(feature = "pages")]
-pub mod pages;
 pub mod params;
-
-#[cfg(feature = "pages")]
-pub use browser::{callback_routes, device_page_routes, local_routes};
 
 use std::sync::Arc;
 
@@ -52,7 +43,7 @@ pub type AppState = Arc<Flow>;
 
 /// The service's public URLs for this request: configured, or derived from the [`RequestBase`]
 /// the host put in the request's extensions (Lambda). Each contract answers a failure its own way.
-pub(crate) struct RequestUrls(pub Result<PublicUrls, NoPublicUrl>);
+pub struct RequestUrls(pub Result<PublicUrls, NoPublicUrl>);
 
 impl axum::extract::FromRequestParts<AppState> for RequestUrls {
     type Rejection = std::convert::Infallible;
@@ -99,25 +90,42 @@ pub fn oauth_token_routes() -> Router<AppState> {
 }
 
 /// An unknown route: a small page for a browser navigating there (it asks for `text/html`),
-/// the contract's JSON 404 for everyone else.
-#[cfg_attr(not(feature = "pages"), allow(unused_variables))]
-async fn no_such_route(headers: axum::http::HeaderMap) -> Response {
-    #[cfg(feature = "pages")]
+/// where the host links the pages, and the contract's JSON 404 for everyone else.
+fn no_such_route(headers: &axum::http::HeaderMap, page: Option<fn() -> Response>) -> Response {
     let wants_html = headers
         .get(axum::http::header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    #[cfg(feature = "pages")]
-    if wants_html {
-        return pages::not_found().into_response();
+    match page {
+        Some(page) if wants_html => page(),
+        _ => ApiError::NoSuchRoute.into_response(),
     }
-    ApiError::NoSuchRoute.into_response()
 }
 
-/// Finishes a set of routes into a servable app.
-pub fn into_app(routes: Router<AppState>, state: AppState) -> Router {
+/// Routes only the local server has: a health check, and the landing page from `landing`.
+pub fn local_routes(landing: Router<AppState>) -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).merge(landing)
+}
+
+/// `GET /healthz`: 200 while the store can be read; 503 in the JSON shape when it cannot (gone,
+/// replaced, corrupt, unreachable). A store that reads but cannot write just now stays 200: its
+/// write routes answer 503 with `Retry-After`.
+async fn healthz(State(flow): State<AppState>) -> Result<&'static str, ApiError> {
+    flow.store_health().await?;
+    Ok("ok")
+}
+
+/// Finishes a set of routes into a servable app; `not_found_page` answers a browser at an
+/// unknown route (the hosts that link the pages).
+pub fn into_app(
+    routes: Router<AppState>,
+    state: AppState,
+    not_found_page: Option<fn() -> Response>,
+) -> Router {
     routes
-        .fallback(no_such_route)
+        .fallback(move |headers: axum::http::HeaderMap| async move {
+            no_such_route(&headers, not_found_page)
+        })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // Layers wrap each route and the fallbacks, so they see the matched route template.
         // A panic still answers: the contract's 500 (the page routes answer a page).
@@ -143,13 +151,12 @@ pub fn into_app(routes: Router<AppState>, state: AppState) -> Router {
         .with_state(state)
 }
 
-pub(crate) type PanicHandler = fn(Box<dyn std::any::Any + Send>) -> Response;
+/// What answers for a handler that panicked.
+pub type PanicHandler = fn(Box<dyn std::any::Any + Send>) -> Response;
 
 /// Turns a panicking handler into an answer (never a dropped connection), logging only that it
 /// happened: a panic message may quote data.
-pub(crate) fn catch_panic(
-    answer: PanicHandler,
-) -> tower_http::catch_panic::CatchPanicLayer<PanicHandler> {
+pub fn catch_panic(answer: PanicHandler) -> tower_http::catch_panic::CatchPanicLayer<PanicHandler> {
     tower_http::catch_panic::CatchPanicLayer::custom(answer)
 }
 
@@ -434,13 +441,5 @@ mod tests {
             !body.to_string().contains("boom"),
             "the panic is not echoed"
         );
-
-        #[cfg(feature = "pages")]
-        {
-            let (status, content_type, body) = answer_of_a_panic(browser::page_panic).await;
-            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-            assert!(content_type.starts_with("text/html"), "{content_type}");
-            assert!(body.contains("Something went wrong") && !body.contains("boom"));
-        }
     }
 }

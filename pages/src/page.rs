@@ -1,10 +1,10 @@
 //! The HTML a person sees: the pages after Monzo's redirect, `/device`'s, and the local landing
 //! page.
 //!
-//! Each page is an askama template (`shared/templates/`) framed by `layout.html`; askama escapes
+//! Each page is an askama template (`templates/`) framed by `layout.html`; askama escapes
 //! every value a template shows, and that is the only escaping there is.
 //!
-//! Pages are self-contained: the style (and the demo's script) are files in `shared/assets/`,
+//! Pages are self-contained: the style (and the demo's script) are files in `assets/`,
 //! compiled in and placed inline as they are, and allowed by their SHA-256 in the
 //! Content-Security-Policy, so there is no asset route to serve from each Lambda function and no
 //! third-party resource anywhere.
@@ -21,13 +21,13 @@ use sha2::{Digest as _, Sha256};
 use monzo_auth_domain::flow::{CallbackError, DeviceError, Internal};
 
 /// Every page's style, placed in the page as it is in the file (the CSP allows it by hash).
-const STYLE: &str = include_str!("../../assets/style.css");
+const STYLE: &str = include_str!("../assets/style.css");
 
 /// The demo page's script: start a session, link to the login, poll until the token arrives.
-const DEMO_SCRIPT: &str = include_str!("../../assets/demo.js");
+const DEMO_SCRIPT: &str = include_str!("../assets/demo.js");
 
 /// The name of the CSRF token's field in the `/device` forms.
-pub(super) const CSRF_FIELD: &str = "csrf";
+pub(crate) const CSRF_FIELD: &str = "csrf";
 
 fn csp_hash(source: &str) -> String {
     format!(

@@ -1,6 +1,4 @@
-//! What a person's browser sees: Monzo's redirect to `/callback` and the pages it leads to, the
-//! `/device` pages, and the local server's own routes (a landing page and a health check)
-//! (feature `pages`: the `callback` function and the local server).
+//! Monzo's redirect to `/callback` and the pages it leads to.
 
 use axum::Router;
 use axum::extract::State;
@@ -10,13 +8,13 @@ use axum::routing::get;
 use monzo_auth_domain::flow::{Callback, CallbackError, CallbackOutcome};
 use monzo_auth_domain::session::{AuthCode, State as SessionState};
 
-use super::error::ApiError;
-use super::pages::{self, PageError};
-use super::params::{Params, ParamsError};
-use super::{AppState, catch_panic, device};
+use shared::http::params::{Params, ParamsError};
+use shared::http::{AppState, catch_panic};
 
-/// `GET /callback` and the pages it redirects to: the `callback` function.
-pub fn callback_routes() -> Router<AppState> {
+use crate::page::{self as pages, PageError};
+
+/// `GET /callback` and the pages it redirects to.
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         // Link checkers and previews probe with HEAD; only a real navigation (GET) may use up
         // a state, so HEAD gets the headers and touches nothing.
@@ -26,30 +24,7 @@ pub fn callback_routes() -> Router<AppState> {
         .layer(catch_panic(page_panic))
 }
 
-/// The pages where a person enters and confirms a user code: the `callback` function.
-pub fn device_page_routes() -> Router<AppState> {
-    Router::new()
-        .route("/device", get(device::entry).post(device::typed))
-        .route("/device/confirm", axum::routing::post(device::confirm))
-        .layer(catch_panic(page_panic))
-}
-
-/// Routes only the local server has: a health check and a landing page.
-pub fn local_routes(demo: bool) -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/", get(move || async move { pages::landing(demo) }))
-}
-
-/// `GET /healthz`: 200 while the store can be read; 503 in the JSON shape when it cannot (gone,
-/// replaced, corrupt, unreachable). A store that reads but cannot write just now stays 200: its
-/// write routes answer 503 with `Retry-After`.
-async fn healthz(State(flow): State<AppState>) -> Result<&'static str, ApiError> {
-    flow.store_health().await?;
-    Ok("ok")
-}
-
-pub(super) fn page_panic(_: Box<dyn std::any::Any + Send>) -> Response {
+pub(crate) fn page_panic(_: Box<dyn std::any::Any + Send>) -> Response {
     tracing::error!("a page handler panicked; answered 500");
     pages::PageError::ServerError.into_response()
 }
@@ -89,4 +64,40 @@ fn read_callback(params: &Params) -> Result<Callback, PageError> {
         _ => None,
     }
     .ok_or(PageError::MissingParameters)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::header;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("boom")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_page_handler_still_answers_a_page() {
+        let app: Router = Router::new()
+            .route("/boom", get(boom))
+            .layer(catch_panic(page_panic));
+        let response = app
+            .oneshot(
+                axum::http::Request::get("/boom")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let content_type = response.headers()[header::CONTENT_TYPE].to_str().unwrap();
+        assert!(content_type.starts_with("text/html"), "{content_type}");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("Something went wrong") && !body.contains("boom"));
+    }
 }

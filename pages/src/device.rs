@@ -11,14 +11,24 @@ use axum::response::{IntoResponse, Redirect, Response};
 use cookie::{Cookie, SameSite};
 use subtle::ConstantTimeEq as _;
 
-use super::pages::{self, CSRF_FIELD, Page, PageError};
-use super::params::{FormParams, Params, ParamsError};
-use super::{AppState, RequestUrls};
+use shared::http::params::{FormParams, Params, ParamsError};
+use shared::http::{AppState, RequestUrls, catch_panic};
+
+use crate::callback::page_panic;
+use crate::page::{self as pages, CSRF_FIELD, Page, PageError};
 use monzo_auth_domain::flow::{ClientAddr, NoPublicUrl};
 use monzo_auth_domain::session::{UserCode, random_token};
 use monzo_auth_domain::urls::PublicUrls;
 
 const CSRF_COOKIE: &str = "monzo_auth_csrf";
+
+/// `/device` and `/device/confirm`: where a person enters and confirms a user code.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/device", axum::routing::get(entry).post(typed))
+        .route("/device/confirm", axum::routing::post(confirm))
+        .layer(catch_panic(page_panic))
+}
 
 /// The request's CSRF token from its cookie, if it has a well-formed one.
 fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
@@ -122,7 +132,7 @@ pub(super) struct EntryQuery {
 
 /// `GET /device` (to type a code) and `GET /device?user_code=…` (RFC 8628's
 /// `verification_uri_complete`): either way the person sees the code before going on.
-pub(super) async fn entry(
+pub(crate) async fn entry(
     State(flow): State<AppState>,
     headers: HeaderMap,
     RequestUrls(urls): RequestUrls,
@@ -141,7 +151,7 @@ pub(super) async fn entry(
 }
 
 /// `POST /device`: a typed code.
-pub(super) async fn typed(
+pub(crate) async fn typed(
     State(flow): State<AppState>,
     headers: HeaderMap,
     RequestUrls(urls): RequestUrls,
@@ -182,7 +192,7 @@ fn checked_code(headers: &HeaderMap, params: Result<FormParams, ParamsError>) ->
 }
 
 /// `POST /device/confirm`: the person confirmed the code; on to Monzo with the session's state.
-pub(super) async fn confirm(
+pub(crate) async fn confirm(
     State(flow): State<AppState>,
     headers: HeaderMap,
     RequestUrls(urls): RequestUrls,
