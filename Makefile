@@ -21,8 +21,8 @@ export SAM_CLI_TELEMETRY := 0
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-tools rust-tests deploy-tests build-all browser keyring wheel wheel-test build bench \
-	deploy set-secret destroy fmt lint lint-rust lint-template clean \
+.PHONY: run test lint-then-test test-tools rust-tests deploy-tests build-all browser keyring wheel \
+	wheel-build wheel-test wheel-check build bench deploy set-secret destroy fmt lint lint-rust lint-template clean \
 	build-NewFunction build-CallbackFunction build-TokenFunction
 
 ## run: the service on 127.0.0.1:3000; demo mode (a built-in stand-in for Monzo) unless
@@ -37,25 +37,35 @@ endif
 ## test: the tools into .venv (and the SAM CLI into .venv-deploy, for the deploy tests) while one
 ## debug build of everything runs, lint, then every test in tiers, fastest first.
 test:
-	@# The tools wait on the network and the disk, the build and the checks on the CPU, each
-	@# filling the others' idle moments: side by side.
-	$(MAKE) --no-print-directory -j4 --output-sync=line test-tools build-all lint-rust
-	$(MAKE) --no-print-directory lint-template
-	@# The deploy path and the wheel (Python, each against its own services) beside the Rust
-	@# tiers; each one's output is shown when it is done.
-	$(MAKE) --no-print-directory -j3 --output-sync=target rust-tests deploy-tests wheel-test
+	@# The tools wait on the network and the disk, the build on the CPU: side by side.
+	$(MAKE) --no-print-directory -j4 --output-sync=line test-tools build-all
+	@# The deploy path (Python and the SAM CLI against its own moto, the longest part) beside
+	@# everything after the build; each one's output is shown when it is done.
+	$(MAKE) --no-print-directory -j2 --output-sync=target deploy-tests lint-then-test
+
+lint-then-test:
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory wheel-build
+	$(MAKE) --no-print-directory -j2 --output-sync=target rust-tests wheel-check
 
 test-tools: $(VENV)/.installed $(DEPLOY_VENV)/.test-installed browser keyring
 
-# The Rust tests in tiers: the domain (the flow on a manual clock, the memory store), the stores'
-# conformance and the SQLite writer, the client, fake-monzo and the adapters in their own crates
-# (seconds); then the service in process over loopback; the real binaries; the AWS shape (the
+# Every crate's own integration tests (tests/*.rs: the flow, the stores, the client, fake-monzo),
+# named for `cargo test --test`: all Rust tiers select the whole workspace, as build-all does, so
+# cargo resolves the dependencies' features once and compiles nothing again (selecting fewer
+# packages would build many crates a second time, with other features).
+CRATE_TESTS := $(sort $(basename $(notdir $(wildcard */tests/*.rs */*/tests/*.rs))))
+
+# The Rust tests in tiers: every crate's own (the domain: the flow on a manual clock, the memory
+# store; the stores' conformance and the SQLite writer; the client, fake-monzo, the adapters;
+# seconds), then the service in process over loopback, the real binaries, and the AWS shape (the
 # Lambda functions under cargo lambda, DynamoDB and KMS) on moto.
 rust-tests: build-all
-	$(CARGO) test --workspace --exclude e2e-tests --locked --no-fail-fast
-	$(CARGO) test -p e2e-tests --locked --no-fail-fast --test service
-	$(CARGO) test -p e2e-tests --locked --no-fail-fast --test binaries
-	scripts/with-moto $(CARGO) test -p e2e-tests --locked --no-fail-fast --test cloud
+	$(CARGO) test --workspace --locked --no-fail-fast --lib --bins $(foreach t,$(CRATE_TESTS),--test $(t))
+	$(CARGO) test --workspace --locked --no-fail-fast --doc
+	$(CARGO) test --workspace --locked --no-fail-fast --test service
+	$(CARGO) test --workspace --locked --no-fail-fast --test binaries
+	scripts/with-moto $(CARGO) test --workspace --locked --no-fail-fast --test cloud
 
 # The deploy path: `make deploy`, `set-secret` and `destroy` for real against moto (pytest).
 deploy-tests: $(VENV)/.installed $(DEPLOY_VENV)/.test-installed
@@ -67,13 +77,20 @@ wheel: $(VENV)/.installed
 	$(VENV)/bin/maturin build --release --locked --out dist
 
 # The wheel as a person gets it: built from build-all's debug build of the client (anything
-# compiled here would be another build of the tree, which fails the test), installed into a fresh virtualenv
-# outside the source tree, checked (twine, mypy --strict) and run against this build's server.
+# compiled here would be another build of the tree, which fails the test), installed into a fresh
+# virtualenv outside the source tree, checked (twine, mypy --strict) and run against this build's
+# server. (Built first, on its own: a cargo test run holds the build directory's lock.)
 WHEEL_VENV ?= $(or $(TMPDIR),/tmp)/monzo-auth-wheel-test
-wheel-test: $(VENV)/.installed build-all
-	rm -rf target/wheels $(WHEEL_VENV)
+wheel-build: $(VENV)/.installed build-all
+	rm -rf target/wheels
 	$(VENV)/bin/maturin build --profile dev --locked --out target/wheels 2>&1 | tee target/wheel-build.log
 	@! grep -q "Compiling " target/wheel-build.log || { echo "maturin compiled crates again: its build differs from build-all's"; exit 1; }
+
+wheel-test: wheel-build
+	$(MAKE) --no-print-directory wheel-check
+
+wheel-check:
+	rm -rf $(WHEEL_VENV)
 	$(PYTHON) -m venv $(WHEEL_VENV)
 	$(WHEEL_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-wheel-test.txt
 	$(WHEEL_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps target/wheels/monzo_auth-*.whl
@@ -186,14 +203,13 @@ lint: lint-rust lint-template
 
 # One check of the whole workspace, the server's `aws` feature on (its code is the only code
 # behind a feature), and one of its docs: selecting the workspace every time resolves the
-# dependencies' features once, so neither checks a dependency again. In a target directory of
-# their own (checks share nothing with a build), so they can run beside the build.
-LINT_TARGET := target/lint
+# dependencies' features once, so neither checks a dependency again. (Beside the build, in a
+# target directory of their own, they took longer: the CPU is the limit, and the C parts of
+# aws-lc and SQLite were built twice.)
 lint-rust:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --features monzo-auth-server/aws --locked \
-		--target-dir $(LINT_TARGET) -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked --target-dir $(LINT_TARGET)
+	$(CARGO) clippy --workspace --all-targets --features monzo-auth-server/aws --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 
 lint-template: $(VENV)/.installed $(DEPLOY_VENV)/.installed
 	$(VENV)/bin/cfn-lint template.yaml
