@@ -1,7 +1,7 @@
 //! monzo-auth's HTTP contract, shared by the Lambda functions and the local server; the domain
-//! it serves is `monzo-auth-domain`.
+//! it serves is `monzo-auth-domain`, the pages a browser sees `monzo-auth-pages`.
 //!
-//! - [`http`]: routers, the error-to-response mapping and the pages
+//! - [`http`]: routers and the error-to-response mapping of the JSON contracts
 //! - [`config`]: typed settings from the environment
 //! - [`app`]: the composition root, assembling the pieces from a [`config::Config`]
 
