@@ -1,10 +1,11 @@
 //! AWS for the tests: moto_server (started by `make test`), reached through the real SDK, and a
-//! recording proxy that notes every AWS action a function calls.
+//! recording proxy that counts every AWS action a function calls and can fail, stall or lose
+//! the answer to one.
 //!
 //! Nothing here may reach the network: every SDK configuration is explicit (region, fake
 //! credentials, a loopback endpoint), so no credential or region provider chain ever runs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -14,10 +15,10 @@ use aws_sdk_dynamodb::types::{
     TimeToLiveSpecification,
 };
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderValue, Request, Response, StatusCode};
 use base64::Engine as _;
+use http_body_util::BodyExt as _;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 pub const REGION: &str = "eu-west-2";
@@ -175,13 +176,31 @@ pub enum ProxyMode {
     ThrottleDynamoDbAction(&'static str),
     /// DynamoDB does not answer for a minute (a slow or unreachable AWS).
     StallDynamoDb,
+    /// The next request of this action (e.g. `dynamodb:PutItem`) reaches moto, which applies
+    /// it, and its answer is lost as [`Lost`] says; then the proxy forwards again. The SDK
+    /// resends the request, which now finds its own first attempt's effect.
+    LoseAnswer(&'static str, Lost),
 }
 
-/// A loopback HTTP proxy in front of moto that records the IAM action of every call.
+/// How [`ProxyMode::LoseAnswer`] loses an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lost {
+    /// Held back longer than the SDK's attempt timeout (the service's 1 s): the attempt times
+    /// out.
+    Withheld,
+    /// The connection is closed instead of answering.
+    Reset,
+}
+
+/// How long [`Lost::Withheld`] holds an answer back: past the service's attempt timeout.
+const WITHHELD_FOR: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// A loopback HTTP proxy in front of moto that counts the IAM action of every call, and can
+/// fail calls as [`ProxyMode`] says (it answers on its own connections, so it can also drop
+/// one).
 pub struct RecordingProxy {
     pub url: String,
-    actions: Arc<Mutex<BTreeSet<String>>>,
-    mode: Arc<Mutex<ProxyMode>>,
+    state: ProxyState,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -189,41 +208,63 @@ pub struct RecordingProxy {
 struct ProxyState {
     upstream: String,
     http: reqwest::Client,
-    actions: Arc<Mutex<BTreeSet<String>>>,
+    /// How often each action was seen.
+    actions: Arc<Mutex<BTreeMap<String, usize>>>,
     mode: Arc<Mutex<ProxyMode>>,
 }
 
 impl RecordingProxy {
     pub async fn start(upstream: &str) -> Self {
-        let actions = Arc::new(Mutex::new(BTreeSet::new()));
-        let mode = Arc::new(Mutex::new(ProxyMode::Forward));
         let state = ProxyState {
             upstream: upstream.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
-            actions: Arc::clone(&actions),
-            mode: Arc::clone(&mode),
+            actions: Arc::default(),
+            mode: Arc::new(Mutex::new(ProxyMode::Forward)),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = axum::Router::new().fallback(forward).with_state(state);
+        let serving = state.clone();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = serving.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let state = state.clone();
+                        async move { forward(state, request).await }
+                    });
+                    // A dropped answer ends the connection with an error: that is the point.
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
         });
-        Self {
-            url,
-            actions,
-            mode,
-            task,
-        }
+        Self { url, state, task }
     }
 
     /// The IAM actions seen so far, e.g. `dynamodb:PutItem`, `kms:Decrypt`.
     pub fn actions(&self) -> BTreeSet<String> {
-        self.actions.lock().unwrap().clone()
+        self.state.actions.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// How many requests of `action` the proxy has seen (a resent attempt counts again).
+    pub fn count(&self, action: &str) -> usize {
+        self.state
+            .actions
+            .lock()
+            .unwrap()
+            .get(action)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn set_mode(&self, mode: ProxyMode) {
-        *self.mode.lock().unwrap() = mode;
+        *self.state.mode.lock().unwrap() = mode;
+    }
+
+    /// The mode now (a [`ProxyMode::LoseAnswer`] that has fired is back to `Forward`).
+    pub fn mode(&self) -> ProxyMode {
+        *self.state.mode.lock().unwrap()
     }
 }
 
@@ -242,27 +283,68 @@ pub fn iam_action(target: &str) -> String {
     }
 }
 
+type ProxyBody = http_body_util::Full<Bytes>;
+
+/// A proxy error: hyper closes the connection without an answer.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("answer dropped by the test proxy")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+fn answer(
+    status: StatusCode,
+    content_type: &'static str,
+    body: &'static str,
+) -> Response<ProxyBody> {
+    let mut response = Response::new(ProxyBody::from(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static(content_type));
+    response
+}
+
 async fn forward(
-    State(state): State<ProxyState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let action = headers
+    state: ProxyState,
+    request: Request<hyper::body::Incoming>,
+) -> Result<Response<ProxyBody>, Dropped> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
+    let action = parts
+        .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(iam_action)
-        .unwrap_or_else(|| format!("unknown:{method} {}", uri.path()));
-    state.actions.lock().unwrap().insert(action.clone());
-    let mode = *state.mode.lock().unwrap();
+        .unwrap_or_else(|| format!("unknown:{} {}", parts.method, parts.uri.path()));
+    *state
+        .actions
+        .lock()
+        .unwrap()
+        .entry(action.clone())
+        .or_default() += 1;
+    // Read and, for a one-shot fault, disarmed in one step: only one request is failed.
+    let (mode, lose) = {
+        let mut mode = state.mode.lock().unwrap();
+        match *mode {
+            ProxyMode::LoseAnswer(only, how) if only == action => {
+                *mode = ProxyMode::Forward;
+                (ProxyMode::Forward, Some(how))
+            }
+            other => (other, None),
+        }
+    };
     if action.starts_with("kms:") && mode == ProxyMode::FailKms {
-        return (
+        return Ok(answer(
             StatusCode::BAD_REQUEST,
-            [("content-type", "application/x-amz-json-1.1")],
+            "application/x-amz-json-1.1",
             r#"{"__type":"KMSInvalidStateException","message":"injected by the test proxy"}"#,
-        )
-            .into_response();
+        ));
     }
     if action.starts_with("dynamodb:") && mode == ProxyMode::StallDynamoDb {
         tokio::time::sleep(std::time::Duration::from_secs(60)).await;
@@ -273,42 +355,54 @@ async fn forward(
         _ => false,
     };
     if throttled {
-        return (
+        return Ok(answer(
             StatusCode::BAD_REQUEST,
-            [("content-type", "application/x-amz-json-1.0")],
+            "application/x-amz-json-1.0",
             r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"injected by the test proxy"}"#,
-        )
-            .into_response();
+        ));
     }
-    let mut request = state
+    let mut upstream = state
         .http
         .request(
-            method,
+            parts.method,
             format!(
                 "{}{}",
                 state.upstream,
-                uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+                parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/")
             ),
         )
         .body(body);
-    for (name, value) in &headers {
+    for (name, value) in &parts.headers {
         if name != "host" && name != "content-length" {
-            request = request.header(name, value);
+            upstream = upstream.header(name, value);
         }
     }
-    match request.send().await {
-        Ok(upstream) => {
-            let status = upstream.status();
-            let headers = upstream.headers().clone();
-            let body = upstream.bytes().await.unwrap_or_default();
-            let mut response = (status, body).into_response();
-            for (name, value) in &headers {
-                if name != "content-length" && name != "transfer-encoding" {
-                    response.headers_mut().insert(name, value.clone());
-                }
-            }
-            response
-        }
-        Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+    let Ok(upstream) = upstream.send().await else {
+        return Ok(answer(
+            StatusCode::BAD_GATEWAY,
+            "text/plain",
+            "moto is unreachable",
+        ));
+    };
+    let status = upstream.status();
+    let headers = upstream.headers().clone();
+    let body = upstream.bytes().await.unwrap_or_default();
+    // Moto has applied the request; now its answer is lost, if that is the mode.
+    match lose {
+        Some(Lost::Reset) => return Err(Dropped),
+        Some(Lost::Withheld) => tokio::time::sleep(WITHHELD_FOR).await,
+        None => {}
     }
+    let mut response = Response::new(ProxyBody::from(body));
+    *response.status_mut() = status;
+    for (name, value) in &headers {
+        if name != "content-length" && name != "transfer-encoding" && name != "connection" {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    Ok(response)
 }

@@ -24,6 +24,14 @@ pub fn pending(now: i64) -> (PollId, Session) {
     (id, session)
 }
 
+/// Another session with `session`'s state (its own sealing key): what only a broken random
+/// source would make.
+pub fn impostor(session: &Session) -> Session {
+    let mut other = session.clone();
+    other.seal_public_key = PollId::generate(NOW).sealing_key().public_key();
+    other
+}
+
 /// A lease held by `name` until `until_ms`.
 pub fn lease(name: &str, until_ms: i64) -> Lease {
     Lease {
@@ -36,10 +44,13 @@ pub async fn create_and_get_round_trip(store: Arc<dyn Store>) {
     let (id, session) = pending(NOW);
     store.create(&session).await.unwrap();
     assert_eq!(store.get(&id.state()).await.unwrap(), Some(session.clone()));
+    // The same session again (a resent attempt) is a success; another with its state is not.
+    store.create(&session).await.unwrap();
     assert!(matches!(
-        store.create(&session).await,
+        store.create(&impostor(&session)).await,
         Err(StoreError::Conflict)
     ));
+    assert_eq!(store.get(&id.state()).await.unwrap(), Some(session.clone()));
     assert_eq!(
         store.get(&PollId::generate(NOW).state()).await.unwrap(),
         None
@@ -96,6 +107,80 @@ pub async fn callback_is_write_once(store: Arc<dyn Store>) {
     );
 }
 
+/// Each write sent again with the same arguments, as a retry after an attempt whose answer was
+/// lost, finds its own effect and succeeds; the same write for another writer still fails.
+pub async fn resent_writes_find_their_own_effect(store: Arc<dyn Store>) {
+    let (id, session) = pending(NOW);
+    let state = id.state();
+    store.create(&session).await.unwrap();
+    assert!(store.authorize(&state, b"sealed", NOW + 1).await.unwrap());
+    assert!(store.authorize(&state, b"sealed", NOW + 2).await.unwrap());
+    assert!(
+        !store.authorize(&state, b"another", NOW + 3).await.unwrap(),
+        "a second callback with another code still fails"
+    );
+
+    let first = lease("first", NOW + 30_000);
+    let claimed = store.claim(&state, &first, NOW + 4).await.unwrap();
+    assert!(claimed.is_some());
+    assert_eq!(store.claim(&state, &first, NOW + 5).await.unwrap(), claimed);
+    assert_eq!(
+        store
+            .claim(&state, &lease("second", NOW + 30_000), NOW + 6)
+            .await
+            .unwrap(),
+        None,
+        "another poll's claim still fails while the lease holds"
+    );
+    assert!(store.release(&state, "first").await.unwrap());
+    assert!(
+        store.release(&state, "first").await.unwrap(),
+        "released already"
+    );
+    let second = lease("second", NOW + 30_000);
+    assert!(
+        store
+            .claim(&state, &second, NOW + 7)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        !store.release(&state, "first").await.unwrap(),
+        "another lease holds it now"
+    );
+    assert!(!store.finish(&state, "first").await.unwrap());
+    assert!(store.finish(&state, "second").await.unwrap());
+    assert!(
+        store.finish(&state, "second").await.unwrap(),
+        "finished already"
+    );
+    assert_eq!(store.get(&state).await.unwrap(), None);
+    assert!(
+        !store.release(&state, "second").await.unwrap(),
+        "a release never brings a finished session back"
+    );
+    assert_eq!(store.get(&state).await.unwrap(), None);
+
+    let (id, session) = device_session(NOW, 5000);
+    store.create(&session).await.unwrap();
+    let record = UserCodeRecord {
+        key: UserCode::generate().store_key(),
+        state: id.state(),
+        expires_at_ms: session.expires_at_ms,
+        purge_at: session.purge_at,
+    };
+    assert!(store.create_user_code(&record, NOW).await.unwrap());
+    assert!(store.create_user_code(&record, NOW + 1).await.unwrap());
+    let (other_id, _) = pending(NOW);
+    let clash = UserCodeRecord {
+        state: other_id.state(),
+        ..record.clone()
+    };
+    assert!(!store.create_user_code(&clash, NOW + 2).await.unwrap());
+    assert_eq!(code_owner(&store, &record.key).await, id.state());
+}
+
 pub async fn unknown_and_expired_sessions_take_no_writes(store: Arc<dyn Store>) {
     let unknown = PollId::generate(NOW).state();
     assert!(!store.authorize(&unknown, b"code", NOW).await.unwrap());
@@ -108,7 +193,10 @@ pub async fn unknown_and_expired_sessions_take_no_writes(store: Arc<dyn Store>) 
         None
     );
     assert!(!store.release(&unknown, "a").await.unwrap());
-    assert!(!store.finish(&unknown, "a").await.unwrap());
+    assert!(
+        store.finish(&unknown, "a").await.unwrap(),
+        "no session to finish is finished"
+    );
     assert_eq!(
         store.get(&unknown).await.unwrap(),
         None,
@@ -212,7 +300,6 @@ pub async fn claim_is_exclusive_until_released_or_lapsed(store: Arc<dyn Store>) 
     assert!(!store.finish(&state, "b").await.unwrap());
     assert!(store.finish(&state, "c").await.unwrap());
     assert_eq!(store.get(&state).await.unwrap(), None);
-    assert!(!store.finish(&state, "c").await.unwrap());
 }
 
 pub async fn concurrent_claims_have_one_winner(store: Arc<dyn Store>) {
@@ -330,12 +417,23 @@ pub async fn a_device_session_and_its_code_are_stored_together(store: Arc<dyn St
         store.find_user_code(&record.key).await.unwrap(),
         Some(record.clone())
     );
-    // The same session again: a conflict, whatever the code.
+    // Both again (a resent attempt): a success that changes nothing.
+    assert!(
+        store
+            .create_with_user_code(&session, &record, NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get(&id.state()).await.unwrap(), Some(session.clone()));
+    // Another session with the state: a conflict, whatever the code.
     let another = record_for(&id, &session, &UserCode::generate());
     assert!(matches!(
-        store.create_with_user_code(&session, &another, NOW).await,
+        store
+            .create_with_user_code(&impostor(&session), &another, NOW)
+            .await,
         Err(StoreError::Conflict)
     ));
+    assert_eq!(store.find_user_code(&another.key).await.unwrap(), None);
     // Another session drawing the live code: neither is written.
     let (other_id, other) = device_session(NOW, 5000);
     let clash = record_for(&other_id, &other, &code);
@@ -520,6 +618,10 @@ macro_rules! conformance_suite {
             #[tokio::test]
             async fn create_and_get_round_trip() {
                 $crate::create_and_get_round_trip(store().await).await;
+            }
+            #[tokio::test]
+            async fn resent_writes_find_their_own_effect() {
+                $crate::resent_writes_find_their_own_effect(store().await).await;
             }
             #[tokio::test]
             async fn callback_is_write_once() {

@@ -15,18 +15,18 @@ use serde_json::Value;
 use tower::ServiceExt as _;
 
 /// Everything the Lambda shape needs: moto with a table and a key, fake-monzo, a home.
-struct World {
-    moto: String,
-    aws: aws_config::SdkConfig,
-    table: String,
-    client_secret: String,
-    ciphertext: String,
-    fake: fake_monzo::RunningFakeMonzo,
-    home: tempfile::TempDir,
+pub(crate) struct World {
+    pub(crate) moto: String,
+    pub(crate) aws: aws_config::SdkConfig,
+    pub(crate) table: String,
+    pub(crate) client_secret: String,
+    pub(crate) ciphertext: String,
+    pub(crate) fake: fake_monzo::RunningFakeMonzo,
+    pub(crate) home: tempfile::TempDir,
 }
 
 impl World {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let moto = aws::moto_endpoint();
         let aws = aws::sdk_config(&moto);
         let table = aws::create_sessions_table(&aws).await;
@@ -344,7 +344,7 @@ async fn a_function_that_cannot_decrypt_its_secret_logs_one_line_and_answers_503
 // ---- In process: the token function's KMS start-up against moto through a switchable proxy.
 
 /// What the token function links beyond the others: KMS and Monzo's API.
-fn token_adapters(kms: &shared::app::OpenKms) -> shared::app::Adapters<'_> {
+pub(crate) fn token_adapters(kms: &shared::app::OpenKms) -> shared::app::Adapters<'_> {
     shared::app::Adapters {
         kms: Some(kms),
         monzo: Some(&monzo_auth_monzo_http::open_api),
@@ -777,7 +777,7 @@ async fn serve_function(app: axum::Router) -> url::Url {
 }
 
 /// `function` in process with the world's settings plus `extra`, served on loopback.
-async fn in_process(
+pub(crate) async fn in_process(
     world: &World,
     function: Function,
     extra: &[(&'static str, String)],

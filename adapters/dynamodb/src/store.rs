@@ -4,6 +4,13 @@
 //! instances. Reads are strongly consistent (a poll right after the callback must see the code).
 //! `purge_at` is the table's TTL attribute; DynamoDB deletes lazily (up to days later), so expiry
 //! is always checked on read and TTL is only cleanup.
+//!
+//! The SDK resends a request whose attempt timed out or lost its connection, and the first
+//! attempt may have been applied. So every condition also accepts what its own earlier attempt
+//! left: the session's sealing key on create, the same sealed code on authorize, the same lease
+//! id on claim, release and finish, the session on a user code, and elsewhere an attempt value
+//! drawn per call and written with the change (`attempt`: a denial, a paced poll, a counter). A
+//! condition that fails for another writer's reason still fails.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,8 +18,9 @@ use std::fmt;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use monzo_auth_domain::session::{Lease, Pace, Session, State, UserCodeRecord};
 use monzo_auth_domain::store::record::status;
@@ -45,6 +53,13 @@ mod attr {
     pub const INTERVAL_MS: &str = "interval_ms";
     pub const NEXT_POLL_MS: &str = "next_poll_ms";
     pub const COUNT: &str = "count";
+    /// The attempt value of the last write that carries one (denials, pacing, counters).
+    pub const ATTEMPT: &str = "attempt";
+}
+
+/// A value that names one call's write, the same in every attempt the SDK sends of it.
+fn attempt() -> AttributeValue {
+    s(monzo_auth_domain::session::random_token::<12>())
 }
 
 #[derive(Clone)]
@@ -244,8 +259,11 @@ impl SessionStore for DynamoDbStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(session)))
-            .condition_expression("attribute_not_exists(#pk)")
+            // Or this very session, put by an earlier attempt (sealing keys never repeat).
+            .condition_expression("attribute_not_exists(#pk) OR #seal = :seal")
             .expression_attribute_names("#pk", attr::KEY)
+            .expression_attribute_names("#seal", attr::SEAL_PUBLIC_KEY)
+            .expression_attribute_values(":seal", b(session.seal_public_key.0.to_vec()))
             .send()
             .await;
         match result {
@@ -277,7 +295,10 @@ impl SessionStore for DynamoDbStore {
             .table_name(&self.table)
             .set_key(Some(key(state)))
             .update_expression("SET #status = :authorized, #code = :code")
-            .condition_expression("#status = :pending AND #expires > :now")
+            .condition_expression(
+                "(#status = :pending AND #expires > :now) \
+                 OR (#status = :authorized AND #code = :code)",
+            )
             .expression_attribute_names("#status", attr::STATUS)
             .expression_attribute_names("#code", attr::SEALED_CODE)
             .expression_attribute_names("#expires", attr::EXPIRES_AT_MS)
@@ -296,10 +317,15 @@ impl SessionStore for DynamoDbStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(state)))
-            .update_expression("SET #status = :denied")
-            .condition_expression("#status = :pending AND #expires > :now")
+            .update_expression("SET #status = :denied, #attempt = :attempt")
+            .condition_expression(
+                "(#status = :pending AND #expires > :now) \
+                 OR (#status = :denied AND #attempt = :attempt)",
+            )
             .expression_attribute_names("#status", attr::STATUS)
             .expression_attribute_names("#expires", attr::EXPIRES_AT_MS)
+            .expression_attribute_names("#attempt", attr::ATTEMPT)
+            .expression_attribute_values(":attempt", attempt())
             .expression_attribute_values(":denied", s(status::DENIED))
             .expression_attribute_values(":pending", s(status::PENDING))
             .expression_attribute_values(":now", n(now_ms))
@@ -321,8 +347,8 @@ impl SessionStore for DynamoDbStore {
             .set_key(Some(key(state)))
             .update_expression("SET #lease = :lease, #until = :until")
             .condition_expression(
-                "#status = :authorized AND #expires > :now \
-                 AND (attribute_not_exists(#until) OR #until <= :now)",
+                "#status = :authorized AND (#lease = :lease OR (#expires > :now \
+                 AND (attribute_not_exists(#until) OR #until <= :now)))",
             )
             .expression_attribute_names("#status", attr::STATUS)
             .expression_attribute_names("#expires", attr::EXPIRES_AT_MS)
@@ -356,7 +382,11 @@ impl SessionStore for DynamoDbStore {
             .table_name(&self.table)
             .set_key(Some(key(state)))
             .update_expression("REMOVE #lease, #until")
-            .condition_expression("#lease = :lease")
+            // Released already counts; an update must never bring a finished session back.
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#lease) OR #lease = :lease)",
+            )
+            .expression_attribute_names("#pk", attr::KEY)
             .expression_attribute_names("#lease", attr::LEASE_ID)
             .expression_attribute_names("#until", attr::LEASE_UNTIL_MS)
             .expression_attribute_values(":lease", s(lease_id))
@@ -371,7 +401,8 @@ impl SessionStore for DynamoDbStore {
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(state)))
-            .condition_expression("#lease = :lease")
+            .condition_expression("attribute_not_exists(#pk) OR #lease = :lease")
+            .expression_attribute_names("#pk", attr::KEY)
             .expression_attribute_names("#lease", attr::LEASE_ID)
             .expression_attribute_values(":lease", s(lease_id))
             .send()
@@ -385,19 +416,23 @@ impl SessionStore for DynamoDbStore {
         now_ms: i64,
         step_ms: i64,
     ) -> Result<Pace, StoreError> {
+        let attempt = attempt();
         // On time: the next interval starts now. (Right-hand sides read the item as it was.)
         let on_time = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(state)))
-            .update_expression("SET #next = #interval + :now")
+            .update_expression("SET #next = #interval + :now, #attempt = :attempt")
             .condition_expression(
-                "attribute_exists(#interval) AND (attribute_not_exists(#next) OR #next <= :now)",
+                "attribute_exists(#interval) \
+                 AND (attribute_not_exists(#next) OR #next <= :now OR #attempt = :attempt)",
             )
             .expression_attribute_names("#next", attr::NEXT_POLL_MS)
             .expression_attribute_names("#interval", attr::INTERVAL_MS)
+            .expression_attribute_names("#attempt", attr::ATTEMPT)
             .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":attempt", attempt.clone())
             .send()
             .await;
         match on_time {
@@ -411,13 +446,22 @@ impl SessionStore for DynamoDbStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(state)))
-            .update_expression("SET #interval = #interval + :step, #next = #interval + :later")
-            .condition_expression("attribute_exists(#interval)")
+            .update_expression(
+                "SET #interval = #interval + :step, #next = #interval + :later, \
+                 #attempt = :attempt",
+            )
+            .condition_expression(
+                "attribute_exists(#interval) \
+                 AND (attribute_not_exists(#attempt) OR #attempt <> :attempt)",
+            )
             .expression_attribute_names("#next", attr::NEXT_POLL_MS)
             .expression_attribute_names("#interval", attr::INTERVAL_MS)
+            .expression_attribute_names("#attempt", attr::ATTEMPT)
             .expression_attribute_values(":step", n(step_ms))
             .expression_attribute_values(":later", n(now_ms + step_ms))
+            .expression_attribute_values(":attempt", attempt.clone())
             .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match slowed {
@@ -430,7 +474,13 @@ impl SessionStore for DynamoDbStore {
                     .ok_or_else(|| corrupt(attr::INTERVAL_MS))?;
                 Ok(Pace::SlowDown { interval_ms })
             }
-            Err(err) if condition_failed(&err) => Ok(Pace::NotFound),
+            Err(err) if condition_failed(&err) => match own_attempt(&err, &attempt) {
+                // An earlier attempt of this very call grew the interval already.
+                Some(item) => Ok(Pace::SlowDown {
+                    interval_ms: required(get_n(item, attr::INTERVAL_MS)?, attr::INTERVAL_MS)?,
+                }),
+                None => Ok(Pace::NotFound),
+            },
             Err(err) => Err(failure("UpdateItem", &err)),
         }
     }
@@ -452,11 +502,16 @@ impl UserCodeStore for DynamoDbStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            // A live code keeps its key; an expired one (not yet purged by TTL) gives it up.
-            .condition_expression("attribute_not_exists(#pk) OR #expires <= :now")
+            // A live code keeps its key; an expired one (not yet purged by TTL) gives it up; one
+            // already mapping to this session is an earlier attempt's.
+            .condition_expression(
+                "attribute_not_exists(#pk) OR #expires <= :now OR #state = :state",
+            )
             .expression_attribute_names("#pk", attr::KEY)
             .expression_attribute_names("#expires", attr::EXPIRES_AT_MS)
+            .expression_attribute_names("#state", attr::STATE)
             .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":state", s(record.state.as_text()))
             .send()
             .await;
         applied("PutItem", result)
@@ -513,26 +568,35 @@ impl CounterStore for DynamoDbStore {
     }
 
     async fn add_failure(&self, key: &str, purge_at: i64) -> Result<u64, StoreError> {
-        let output = self
+        let attempt = attempt();
+        let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_of(key)))
-            .update_expression("ADD #count :one SET #purge = :purge")
+            .update_expression("ADD #count :one SET #purge = :purge, #attempt = :attempt")
+            // Counted once per call, unless another request's count lands between an attempt
+            // and its resend (one attempt value is kept, not all of them).
+            .condition_expression("attribute_not_exists(#attempt) OR #attempt <> :attempt")
             .expression_attribute_names("#count", attr::COUNT)
             .expression_attribute_names("#purge", attr::PURGE_AT)
+            .expression_attribute_names("#attempt", attr::ATTEMPT)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":purge", n(purge_at))
+            .expression_attribute_values(":attempt", attempt.clone())
             .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(|err| failure("UpdateItem", &err))?;
-        let count = output
-            .attributes()
-            .map(|item| get_n(item, attr::COUNT))
-            .transpose()?
-            .flatten()
-            .ok_or_else(|| corrupt(attr::COUNT))?;
+            .await;
+        let count = match &result {
+            Ok(output) => output.attributes(),
+            Err(err) if condition_failed(err) => own_attempt(err, &attempt),
+            Err(err) => return Err(failure("UpdateItem", err)),
+        }
+        .map(|item| get_n(item, attr::COUNT))
+        .transpose()?
+        .flatten()
+        .ok_or_else(|| corrupt(attr::COUNT))?;
         Ok(count.max(0) as u64)
     }
 
@@ -542,15 +606,34 @@ impl CounterStore for DynamoDbStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_of(key)))
-            .update_expression("ADD #count :minus_one")
-            .condition_expression("#count > :zero")
+            .update_expression("ADD #count :minus_one SET #attempt = :attempt")
+            .condition_expression(
+                "#count > :zero AND (attribute_not_exists(#attempt) OR #attempt <> :attempt)",
+            )
             .expression_attribute_names("#count", attr::COUNT)
+            .expression_attribute_names("#attempt", attr::ATTEMPT)
+            .expression_attribute_values(":attempt", attempt())
             .expression_attribute_values(":minus_one", n(-1))
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
         // Nothing to take back (no counter, or at zero) is not a failure.
         applied("UpdateItem", result).map(|_| ())
+    }
+}
+
+/// The item as it was when an update's condition failed (asked for with
+/// `ReturnValuesOnConditionCheckFailure::AllOld`), if `attempt` wrote it: this call's own
+/// earlier attempt was applied.
+fn own_attempt<'a, R>(
+    err: &'a SdkError<UpdateItemError, R>,
+    attempt: &AttributeValue,
+) -> Option<&'a Item> {
+    match err.as_service_error()? {
+        UpdateItemError::ConditionalCheckFailedException(failed) => failed
+            .item()
+            .filter(|item| item.get(attr::ATTEMPT) == Some(attempt)),
+        _ => None,
     }
 }
 

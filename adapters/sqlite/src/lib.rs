@@ -297,14 +297,24 @@ fn insert_session(
         ],
     )?;
     if inserted == 1 {
+        return Ok(());
+    }
+    // The same session again (a retry) is a success; another with its state is a conflict.
+    let stored_key: Option<Vec<u8>> = one(
+        conn,
+        "SELECT seal_public_key FROM sessions WHERE state = ?1",
+        [&s.state],
+        |row| row.get(0),
+    )?;
+    if stored_key.as_ref() == Some(&s.seal_public_key) {
         Ok(())
     } else {
         Err(StoreError::Conflict)
     }
 }
 
-/// Maps a user code to its session if the key is free or its code has expired; leaves a live
-/// code alone. Returns whether it did.
+/// Maps a user code to its session if the key is free, its code has expired or already maps to
+/// this session; leaves another session's live code alone. Returns whether it did.
 fn insert_user_code(
     conn: &Connection,
     record: &UserCodeRecord,
@@ -316,7 +326,7 @@ fn insert_user_code(
              VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (key) DO UPDATE SET state = excluded.state, \
                expires_at_ms = excluded.expires_at_ms, purge_at = excluded.purge_at \
-             WHERE user_codes.expires_at_ms <= ?5",
+             WHERE user_codes.expires_at_ms <= ?5 OR user_codes.state = excluded.state",
         params![
             record.key,
             record.state.as_text(),
@@ -360,7 +370,8 @@ impl SessionStore for SqliteStore {
                 let changed = run(
                     conn,
                     "UPDATE sessions SET status = 'authorized', sealed_code = ?2 \
-                     WHERE state = ?1 AND status = 'pending' AND expires_at_ms > ?3",
+                     WHERE state = ?1 AND ((status = 'pending' AND expires_at_ms > ?3) \
+                       OR (status = 'authorized' AND sealed_code = ?2))",
                     params![state, sealed_code, now_ms],
                 )?;
                 Ok(changed == 1)
@@ -395,8 +406,8 @@ impl SessionStore for SqliteStore {
                 let changed = run(
                     conn,
                     "UPDATE sessions SET lease_id = ?2, lease_until_ms = ?3 \
-                     WHERE state = ?1 AND status = 'authorized' AND expires_at_ms > ?4 \
-                       AND (lease_until_ms IS NULL OR lease_until_ms <= ?4)",
+                     WHERE state = ?1 AND status = 'authorized' AND (lease_id = ?2 \
+                       OR (expires_at_ms > ?4 AND (lease_until_ms IS NULL OR lease_until_ms <= ?4)))",
                     params![state, lease.id, lease.until_ms, now_ms],
                 )?;
                 if changed == 0 {
@@ -417,7 +428,7 @@ impl SessionStore for SqliteStore {
                 let changed = run(
                     conn,
                     "UPDATE sessions SET lease_id = NULL, lease_until_ms = NULL \
-                     WHERE state = ?1 AND lease_id = ?2",
+                     WHERE state = ?1 AND (lease_id = ?2 OR lease_id IS NULL)",
                     params![state, lease_id],
                 )?;
                 Ok(changed == 1)
@@ -434,7 +445,17 @@ impl SessionStore for SqliteStore {
                     "DELETE FROM sessions WHERE state = ?1 AND lease_id = ?2",
                     params![state, lease_id],
                 )?;
-                Ok(changed == 1)
+                // Already gone (finished by an earlier attempt, or purged) is finished too.
+                let gone = || {
+                    one(
+                        conn,
+                        "SELECT 1 FROM sessions WHERE state = ?1",
+                        [&state],
+                        |_| Ok(()),
+                    )
+                    .map(|row| row.is_none())
+                };
+                Ok(changed == 1 || gone()?)
             })
             .await
     }

@@ -14,7 +14,7 @@ use monzo_auth_sqlite::SqliteStore;
 use monzo_auth_store_conformance::{
     NOW, TTL, a_device_session_and_its_code_are_stored_together, code_owner, conformance_suite,
     create_and_get_round_trip, device_polls_are_paced, device_session,
-    failure_counters_count_atomically, lease, pending, user_codes_map_to_their_session,
+    failure_counters_count_atomically, impostor, lease, pending, user_codes_map_to_their_session,
 };
 
 conformance_suite!(sqlite, OnCreate, {
@@ -243,10 +243,10 @@ async fn sqlite_writes_in_one_batch_keep_their_own_outcomes() {
     let (id, session) = pending(NOW);
     store.create(&session).await.unwrap();
     assert!(store.authorize(&id.state(), b"sealed", NOW).await.unwrap());
-    // A duplicate create fails, 20 claims race for one session, other sessions are created:
+    // A conflicting create fails, 20 claims race for one session, other sessions are created:
     // each answers as it would alone, and a failure rolls back nothing but itself.
     let mut writes = tokio::task::JoinSet::new();
-    let (store2, dup) = (store.clone(), session.clone());
+    let (store2, dup) = (store.clone(), impostor(&session));
     writes.spawn(async move { format!("dup:{}", store2.create(&dup).await.is_err()) });
     for i in 0..20 {
         let (store, state) = (store.clone(), id.state());

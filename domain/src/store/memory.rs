@@ -31,10 +31,23 @@ impl Data {
             .retain(|_, (_, purge_at)| *purge_at > now_secs);
     }
 
-    fn live_code(&self, key: &str, now_ms: i64) -> bool {
-        self.user_codes
-            .get(key)
-            .is_some_and(|existing| existing.expires_at_ms > now_ms)
+    /// Stores `session` unless another session has its state; the same one again is a success.
+    fn insert_session(&mut self, session: &Session) -> Result<(), StoreError> {
+        match self.sessions.get(&session.state) {
+            Some(existing) if existing.seal_public_key == session.seal_public_key => Ok(()),
+            Some(_) => Err(StoreError::Conflict),
+            None => {
+                self.sessions.insert(session.state.clone(), session.clone());
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether a live code other than `record` (a different session's) has its key.
+    fn code_taken(&self, record: &UserCodeRecord, now_ms: i64) -> bool {
+        self.user_codes.get(&record.key).is_some_and(|existing| {
+            existing.expires_at_ms > now_ms && existing.state != record.state
+        })
     }
 }
 
@@ -64,11 +77,7 @@ impl SessionStore for MemoryStore {
         let now_secs = session.created_at_ms.div_euclid(1000);
         self.with_data(|data| {
             data.purge(now_secs);
-            if data.sessions.contains_key(&session.state) {
-                return Err(StoreError::Conflict);
-            }
-            data.sessions.insert(session.state.clone(), session.clone());
-            Ok(())
+            data.insert_session(session)
         })
     }
 
@@ -92,6 +101,9 @@ impl SessionStore for MemoryStore {
                     sealed_code: sealed_code.to_vec(),
                 };
                 true
+            }
+            Some(s) => {
+                matches!(&s.status, Status::Authorized { sealed_code: held } if held == sealed_code)
             }
             _ => false,
         }))
@@ -118,7 +130,8 @@ impl SessionStore for MemoryStore {
             let Status::Authorized { sealed_code } = &s.status else {
                 return None;
             };
-            if s.is_expired(now_ms) || s.is_leased(now_ms) {
+            let held = s.lease.as_ref().is_some_and(|held| held.id == lease.id);
+            if !held && (s.is_expired(now_ms) || s.is_leased(now_ms)) {
                 return None;
             }
             let claimed = Claimed {
@@ -132,7 +145,7 @@ impl SessionStore for MemoryStore {
 
     async fn release(&self, state: &State, lease_id: &str) -> Result<bool, StoreError> {
         Ok(self.with(|sessions| match sessions.get_mut(state) {
-            Some(s) if s.lease.as_ref().is_some_and(|l| l.id == lease_id) => {
+            Some(s) if s.lease.as_ref().is_none_or(|l| l.id == lease_id) => {
                 s.lease = None;
                 true
             }
@@ -141,14 +154,13 @@ impl SessionStore for MemoryStore {
     }
 
     async fn finish(&self, state: &State, lease_id: &str) -> Result<bool, StoreError> {
-        Ok(self.with(|sessions| {
-            let held = sessions
-                .get(state)
-                .is_some_and(|s| s.lease.as_ref().is_some_and(|l| l.id == lease_id));
-            if held {
+        Ok(self.with(|sessions| match sessions.get(state) {
+            None => true,
+            Some(s) if s.lease.as_ref().is_some_and(|l| l.id == lease_id) => {
                 sessions.remove(state);
+                true
             }
-            held
+            Some(_) => false,
         }))
     }
 
@@ -184,11 +196,11 @@ impl UserCodeStore for MemoryStore {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         Ok(self.with_data(|data| {
-            let live = data.live_code(&record.key, now_ms);
-            if !live {
+            let taken = data.code_taken(record, now_ms);
+            if !taken {
                 data.user_codes.insert(record.key.clone(), record.clone());
             }
-            !live
+            !taken
         }))
     }
 
@@ -204,13 +216,17 @@ impl UserCodeStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         self.with_data(|data| {
             data.purge(session.created_at_ms.div_euclid(1000));
-            if data.sessions.contains_key(&session.state) {
+            if data
+                .sessions
+                .get(&session.state)
+                .is_some_and(|existing| existing.seal_public_key != session.seal_public_key)
+            {
                 return Err(StoreError::Conflict);
             }
-            if data.live_code(&record.key, now_ms) {
+            if data.code_taken(record, now_ms) {
                 return Ok(false);
             }
-            data.sessions.insert(session.state.clone(), session.clone());
+            data.insert_session(session)?;
             data.user_codes.insert(record.key.clone(), record.clone());
             Ok(true)
         })

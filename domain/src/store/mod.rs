@@ -8,6 +8,15 @@
 //! `monzo-auth-sqlite`), the DynamoDB store (the AWS shape, crate `monzo-auth-dynamodb`),
 //! [`memory`] (tests, throwaway runs); the same conformance suite (in `tests/`) runs against each.
 //! The two table-shaped stores read and write a session through [`SessionRecord`].
+//!
+//! A write may be sent twice: the AWS SDK retries an attempt that timed out or lost its
+//! connection, and the first attempt may have been applied. So every write accepts the state its
+//! own earlier attempt would have left (a retry is a success), and still fails when the
+//! condition fails for another writer's reason: the same session created again, the same sealed
+//! code authorized again, the same lease claimed, released or finished again. Where the
+//! arguments cannot tell an attempt from a new call (a denial, a paced poll, a counter), the
+//! store carries an attempt value of its own (the DynamoDB store does; SQLite answers every write
+//! exactly and never resends one).
 
 pub mod memory;
 pub mod record;
@@ -87,7 +96,9 @@ impl fmt::Debug for Claimed {
 /// own.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
-    /// Inserts a new session, only if no session has its state.
+    /// Inserts a new session, only if no session has its state. The same session stored again
+    /// (same state and sealing key: a retry) is a success; another session with its state is
+    /// [`StoreError::Conflict`].
     async fn create(&self, session: &Session) -> Result<(), StoreError>;
 
     /// Whether the store can be read where it should be (the local server's `/healthz`): an
@@ -99,8 +110,9 @@ pub trait SessionStore: Send + Sync + 'static {
     /// are, until purged; the caller decides what expiry means.
     async fn get(&self, state: &State) -> Result<Option<Session>, StoreError>;
 
-    /// Records the sealed authorization code, only if the session is pending and unexpired.
-    /// Returns whether it did.
+    /// Records the sealed authorization code, only if the session is pending and unexpired, or
+    /// already holds this same sealed code (a retry; sealed codes never repeat). Returns whether
+    /// it did.
     async fn authorize(
         &self,
         state: &State,
@@ -108,12 +120,13 @@ pub trait SessionStore: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Records the user's refusal, only if the session is pending and unexpired.
+    /// Records the user's refusal, only if the session is pending and unexpired: a second call
+    /// (a replayed denial) returns `false`, a resent attempt of this one `true`.
     async fn deny(&self, state: &State, now_ms: i64) -> Result<bool, StoreError>;
 
     /// Takes `lease` on an authorized, unexpired session that nobody holds (or whose last lease
-    /// has lapsed). Returns what the holder needs to redeem it, or `None` if the claim did not
-    /// apply.
+    /// has lapsed), or that this same `lease` already holds (a retry). Returns what the holder
+    /// needs to redeem it, or `None` if the claim did not apply.
     async fn claim(
         &self,
         state: &State,
@@ -121,16 +134,20 @@ pub trait SessionStore: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<Option<Claimed>, StoreError>;
 
-    /// Gives the claim back, only if `lease_id` still holds it, so the next poll can retry.
+    /// Gives the claim back, so the next poll can retry: `true` if `lease_id` held it or nobody
+    /// holds it any more (released already); `false` if another lease holds it or the session is
+    /// gone.
     async fn release(&self, state: &State, lease_id: &str) -> Result<bool, StoreError>;
 
     /// Deletes the session, only if `lease_id` still holds it: the end of a redeemed (or
-    /// definitively failed) session.
+    /// definitively failed) session. A session already gone is finished too (`true`).
     async fn finish(&self, state: &State, lease_id: &str) -> Result<bool, StoreError>;
 
     /// Paces a device session's polls, atomically: the first poll, or one at least the session's
     /// interval after the previous, is [`Pace::Allowed`] and starts a new interval; an earlier
     /// one grows the interval by `step_ms` for good, starts it anew, and is [`Pace::SlowDown`].
+    /// A resent attempt answers as its first attempt did (an on-time poll never turns into
+    /// `SlowDown`, an interval never grows twice).
     /// It needs no durability (a pacing write lost in a crash allows one early poll): a store
     /// may answer before it is durable, and [`SessionStore::get`] may show it only once a later
     /// write has committed; `pace_poll` itself always sees every earlier pacing.
@@ -142,7 +159,8 @@ pub trait SessionStore: Send + Sync + 'static {
 #[async_trait]
 pub trait UserCodeStore: Send + Sync + 'static {
     /// Maps a user code (by its [`UserCodeRecord::key`]) to its session, only if no live code
-    /// has that key (an expired one may be replaced). Returns whether it did.
+    /// has that key (an expired one may be replaced) or the code already maps to this session
+    /// (a retry). Returns whether it did.
     async fn create_user_code(
         &self,
         record: &UserCodeRecord,
@@ -154,8 +172,8 @@ pub trait UserCodeStore: Send + Sync + 'static {
 
     /// Creates a device session and maps its user code to it, both or neither (one
     /// transaction where the store has them): `Ok(false)` when a live code has the record's
-    /// key (nothing is written; draw another code), `Err(Conflict)` when a session has the
-    /// state.
+    /// key (nothing is written; draw another code), `Err(Conflict)` when another session has
+    /// the state. Both already stored (a retry) is `Ok(true)`.
     async fn create_with_user_code(
         &self,
         session: &Session,
@@ -173,7 +191,9 @@ pub trait CounterStore: Send + Sync + 'static {
 
     /// Adds one to a failure counter, atomically, keeping it until `purge_at` (Unix seconds).
     /// Returns the new value. A guess reserves its failure this way before it is checked, so
-    /// concurrent guesses cannot all pass one reading of the limit.
+    /// concurrent guesses cannot all pass one reading of the limit. A resent attempt counts
+    /// once, unless another request's count lands between the attempt and its resend (then it
+    /// may count once more: a counter errs towards the limit, never below it).
     async fn add_failure(&self, key: &str, purge_at: i64) -> Result<u64, StoreError>;
 
     /// Takes one back from a failure counter, atomically, if it is above zero (a reserved
