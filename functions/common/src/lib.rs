@@ -37,7 +37,9 @@ where
     K: Fn(Vec<u8>) -> monzo_auth_domain::secret::OpeningSecret + Send + Sync + 'static,
 {
     app::init_logging(app::Logs::Lambda);
-    let aws = monzo_auth_dynamodb::load_aws_config().await;
+    // Lambda gives a function its role's credentials in the standard variables.
+    let aws =
+        monzo_auth_dynamodb::load_aws_config(monzo_auth_dynamodb::Credentials::Environment).await;
     let kms = kms.map(|opener| opener(&aws));
     let adapters = app::Adapters {
         kms: kms.as_ref().map(|kms| kms as &OpenKms),
