@@ -22,7 +22,7 @@ CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint-then-test test-tools rust-tests deploy-tests build-all browser keyring wheel \
-	wheel-build wheel-test wheel-check build bench deploy set-secret destroy fmt lint lint-rust lint-template clean \
+	wheel-build wheel-test wheel-check build bench bench-lambda deploy set-secret destroy fmt lint lint-rust lint-template clean \
 	build-NewFunction build-CallbackFunction build-TokenFunction
 
 ## run: the service on 127.0.0.1:3000; demo mode (a built-in stand-in for Monzo) unless
@@ -150,6 +150,18 @@ bench:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null; }
 	$(CARGO) build --release --locked -p monzo-auth-server -p monzo-auth-bench
 	$(PYTHON) scripts/bench.py
+
+## bench-lambda: the three functions' cold requests as Lambda runs them at 128 MB (7.2 % of a CPU;
+## DynamoDB and KMS on moto over TLS) beside a bare lambda_http floor built alike: init, first
+## request, CPU and peak RSS, medians of RUNS=10 fresh processes per function and CPU mode (MODES=
+## "full invoke all"; MEMORY=256 for another size's CPU share). Needs root (sudo otherwise): a
+## cgroup CPU quota, a private mount namespace.
+bench-lambda: build
+	@# The floor (bench/lambda-floor) is built here only, as `build` builds the functions.
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" CARGO_LAMBDA_COMPILER=$(BUILD_COMPILER) \
+		$(CARGO) lambda build --release --locked --bin lambda-floor
+	$(SUDO) $(VENV)/bin/python scripts/bench-lambda.py $(if $(RUNS),--runs $(RUNS)) $(if $(MODES),--modes "$(MODES)") \
+		$(if $(MEMORY),--memory $(MEMORY))
 
 $(DEPLOY_VENV)/.installed: requirements-deploy.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { \
