@@ -195,9 +195,113 @@ pub enum Lost {
 /// How long [`Lost::Withheld`] holds an answer back: past the service's attempt timeout.
 const WITHHELD_FOR: std::time::Duration = std::time::Duration::from_millis(1500);
 
+/// A certificate authority of the test's own (made with `openssl`, as an operator would) and a
+/// certificate from it for `localhost` and 127.0.0.1, in a folder that lives as long as this.
+pub struct TestCa {
+    dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let output = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("openssl (the README lists it)");
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let subject = |cn: &str| format!("/CN={cn}");
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            &subject("monzo-auth test CA"),
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            &subject("localhost"),
+        ]);
+        std::fs::write(
+            dir.path().join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        Self { dir }
+    }
+
+    /// The CA's certificate (PEM): what a trust store must hold to reach the proxy.
+    pub fn certificate(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        use rustls_pki_types::pem::PemObject as _;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let read = |name| std::fs::read(self.dir.path().join(name)).unwrap();
+        let chain = CertificateDer::pem_slice_iter(&read("server.pem"))
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(&read("server.key")).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        Arc::new(config)
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A loopback HTTP proxy in front of moto that counts the IAM action of every call, and can
 /// fail calls as [`ProxyMode`] says (it answers on its own connections, so it can also drop
-/// one).
+/// one). Over TLS, with a certificate of a [`TestCa`], it plays AWS's HTTPS endpoints.
 pub struct RecordingProxy {
     pub url: String,
     state: ProxyState,
@@ -215,6 +319,15 @@ struct ProxyState {
 
 impl RecordingProxy {
     pub async fn start(upstream: &str) -> Self {
+        Self::serve(upstream, None).await
+    }
+
+    /// The proxy over TLS, its certificate from `ca`: `url` is `https://localhost:PORT`.
+    pub async fn start_tls(upstream: &str, ca: &TestCa) -> Self {
+        Self::serve(upstream, Some(ca.server_config())).await
+    }
+
+    async fn serve(upstream: &str, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let state = ProxyState {
             upstream: upstream.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
@@ -222,20 +335,34 @@ impl RecordingProxy {
             mode: Arc::new(Mutex::new(ProxyMode::Forward)),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{port}"),
+            None => format!("http://127.0.0.1:{port}"),
+        };
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         let serving = state.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let state = serving.clone();
+                let (state, acceptor) = (serving.clone(), acceptor.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let state = state.clone();
                         async move { forward(state, request).await }
                     });
                     // A dropped answer ends the connection with an error: that is the point.
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match acceptor {
+                        Some(acceptor) => {
+                            // A client that does not trust the CA gives up in the handshake.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
                 });
             }
         });

@@ -5,13 +5,14 @@
 use std::collections::BTreeSet;
 use std::io::Read as _;
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::aws::{RecordingProxy, child_aws_env};
+use crate::aws::{RecordingProxy, TestCa, child_aws_env};
 use crate::{clean_command, workspace_binary};
 
 /// The functions, by the name their binary has (`monzo-auth-{name}`).
@@ -77,6 +78,45 @@ fn collect(child: &mut Child, into: &Arc<Mutex<String>>) {
     }
 }
 
+/// `binary` in a private mount namespace where Amazon Linux's CA bundle holds `ca` alone.
+fn amazon_linux_trust(binary: &Path, ca: &Path, scratch: &Path) -> Command {
+    assert!(
+        is_root(),
+        "the TLS tests run a function in a private mount namespace: run them as root (CI does)"
+    );
+    let overlay = scratch.join(format!("etc-overlay-{}", free_port()));
+    for dir in ["upper", "work"] {
+        std::fs::create_dir_all(overlay.join(dir)).unwrap();
+    }
+    const SETUP: &str = "set -e; \
+        mount -t overlay overlay -o lowerdir=/etc,upperdir=\"$1/upper\",workdir=\"$1/work\" /etc; \
+        mkdir -p /etc/pki/tls/certs; cp \"$2\" /etc/pki/tls/certs/ca-bundle.crt; \
+        shift 2; exec \"$@\"";
+    let mut command = clean_command(Path::new("unshare"));
+    command
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            SETUP,
+            "sh",
+        ])
+        .arg(&overlay)
+        .arg(ca)
+        .arg(binary);
+    command
+}
+
+/// Whether the tests run as root.
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
 /// One function: its cargo lambda emulator, its process, its proxy to AWS.
 pub struct FunctionProcess {
     pub name: &'static str,
@@ -95,7 +135,36 @@ impl FunctionProcess {
         home: &std::path::Path,
         env: &[(&str, String)],
     ) -> Self {
-        let proxy = RecordingProxy::start(moto).await;
+        Self::start_with(name, moto, home, env, None).await
+    }
+
+    /// Starts `monzo-auth-{name}` as [`FunctionProcess::start`] does, reaching AWS over TLS
+    /// (the proxy's certificate is from `ca`), with the CA certificate `trusted` as the only one
+    /// in Amazon Linux's CA bundle, `/etc/pki/tls/certs/ca-bundle.crt`: how a function on
+    /// Lambda trusts Amazon's. That bundle exists only in the function's private mount
+    /// namespace (an overlay on /etc; the machine's files are untouched); the Debian bundle
+    /// beside it lacks `ca`. Needs root, as CI runs.
+    pub async fn start_over_tls(
+        name: &'static str,
+        moto: &str,
+        home: &std::path::Path,
+        env: &[(&str, String)],
+        (ca, trusted): (&TestCa, &Path),
+    ) -> Self {
+        Self::start_with(name, moto, home, env, Some((ca, trusted))).await
+    }
+
+    async fn start_with(
+        name: &'static str,
+        moto: &str,
+        home: &std::path::Path,
+        env: &[(&str, String)],
+        tls: Option<(&TestCa, &Path)>,
+    ) -> Self {
+        let proxy = match tls {
+            Some((ca, _)) => RecordingProxy::start_tls(moto, ca).await,
+            None => RecordingProxy::start(moto).await,
+        };
         let port = free_port();
         let mut emulator = cargo_lambda()
             .args([
@@ -116,7 +185,11 @@ impl FunctionProcess {
         collect(&mut emulator, &emulator_logs);
         wait_for_port(port, "cargo lambda watch");
 
-        let mut command = clean_command(&workspace_binary(&format!("monzo-auth-{name}")));
+        let binary = workspace_binary(&format!("monzo-auth-{name}"));
+        let mut command = match tls {
+            Some((_, trusted)) => amazon_linux_trust(&binary, trusted, home),
+            None => clean_command(&binary),
+        };
         command
             // As `cargo lambda watch --only-lambda-apis` says to set it.
             .env(

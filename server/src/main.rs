@@ -71,7 +71,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // configuration that uses them makes the server load the AWS configuration.
     #[cfg(feature = "aws")]
     let aws = if app::needs_aws(&config) {
-        Some(monzo_auth_dynamodb::load_aws_config(monzo_auth_dynamodb::Credentials::DefaultChain).await)
+        Some(
+            monzo_auth_dynamodb::load_aws_config(monzo_auth_dynamodb::Credentials::DefaultChain)
+                .await,
+        )
     } else {
         None
     };

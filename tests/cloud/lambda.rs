@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
-use e2e_tests::aws::{self, ProxyMode, RecordingProxy};
+use e2e_tests::aws::{self, ProxyMode, RecordingProxy, TestCa};
 use e2e_tests::lambda::{FunctionProcess, granted_actions, rest_event};
 use e2e_tests::*;
 use lambda_common::{Function, function_app};
@@ -226,6 +226,90 @@ async fn http_api_events_complete_the_flow() {
 /// The body of an invoke response, as JSON.
 fn json_body(response: &Value) -> Value {
     serde_json::from_str(response["body"].as_str().expect("body")).expect("JSON body")
+}
+
+/// One cold request per function, each reaching DynamoDB (and the token function KMS) over TLS
+/// and trusting them only through Amazon Linux's CA bundle, as on Lambda: a function that reads
+/// the wrong trust store fails here, not on AWS. With another CA in that bundle the same
+/// function cannot reach AWS, and says so (503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_functions_reach_aws_over_tls_trusting_amazon_linuxs_bundle() {
+    let world = World::new().await;
+    let ca = TestCa::new();
+    let trusted = ca.certificate();
+    let start = |name, env: Vec<(&'static str, String)>| {
+        let (world, ca, trusted) = (&world, &ca, &trusted);
+        async move {
+            FunctionProcess::start_over_tls(
+                name,
+                &world.moto,
+                world.home.path(),
+                &world.env(&env),
+                (ca, trusted),
+            )
+            .await
+        }
+    };
+    let callback = start("callback", vec![]).await;
+    let return_url = callback.url().join("callback").unwrap();
+    register_client(&world.fake.monzo, &world.client_secret, &return_url, true);
+    let common = vec![("RETURN_URL", return_url.to_string())];
+    let new = start("new", common.clone()).await;
+    let mut token_env = common.clone();
+    token_env.push(("MONZO_CLIENT_SECRET_KMS", world.ciphertext.clone()));
+    let token = start("token", token_env).await;
+    let driver = Driver {
+        base: new.url(),
+        new_url: new.url().join("new").unwrap(),
+        token_url: token.url().join("token").unwrap(),
+        http: http_client(),
+    };
+
+    let started = driver.start().await;
+    let redirect = driver
+        .at_monzo(&started.login_url, DEMO_USER, Decision::Approve)
+        .await;
+    assert_eq!(driver.callback(&redirect.callback_url).await.status(), 303);
+    let answer = driver.poll(&started.id).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["user_id"], DEMO_USER);
+    for function in [&new, &callback, &token] {
+        assert!(
+            function
+                .actions()
+                .iter()
+                .any(|a| a.starts_with("dynamodb:")),
+            "{} did not reach DynamoDB over TLS",
+            function.name
+        );
+    }
+    assert!(token.actions().contains("kms:Decrypt"));
+
+    // Another CA in Amazon Linux's bundle: the handshake fails, so no AWS call is made.
+    let stranger = TestCa::new();
+    let untrusting = FunctionProcess::start_over_tls(
+        "new",
+        &world.moto,
+        world.home.path(),
+        &world.env(&common),
+        (&ca, &stranger.certificate()),
+    )
+    .await;
+    let answer = JsonAnswer::read(
+        driver
+            .http
+            .post(untrusting.url().join("new").unwrap())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    answer.assert_error(503, "temporarily_unavailable");
+    assert!(
+        untrusting.actions().is_empty(),
+        "{:?}",
+        untrusting.actions()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::runtime_components::{
     RuntimeComponents, RuntimeComponentsBuilder,
 };
-use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_types::config_bag::ConfigBag;
 
 /// Every AWS call (DynamoDB, KMS) gives up after this, retries included, so a slow AWS cannot eat
