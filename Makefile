@@ -121,14 +121,14 @@ browser: tests/browser/node_modules/.installed
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-# The CLI's keyring test runs a real Secret Service on a private session bus. After `browser`:
-# two apt-gets at once would fight over dpkg's lock.
+# The CLI's keyring test runs a real Secret Service on a private session bus; the Lambda TLS test
+# makes its CA with openssl. After `browser`: two apt-gets at once would fight over dpkg's lock.
 keyring: | browser
-	@[ -x /usr/bin/gnome-keyring-daemon ] && [ -x /usr/bin/dbus-run-session ] || { \
-		echo "installing Debian's gnome-keyring and dbus for the keyring test"; \
+	@[ -x /usr/bin/gnome-keyring-daemon ] && [ -x /usr/bin/dbus-run-session ] && [ -x /usr/bin/openssl ] || { \
+		echo "installing Debian's gnome-keyring, dbus and openssl for the keyring and TLS tests"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-			gnome-keyring dbus-daemon dbus-bin >/dev/null; }
+			gnome-keyring dbus-daemon dbus-bin openssl >/dev/null; }
 
 tests/browser/node_modules/.installed: tests/browser/package.json tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
