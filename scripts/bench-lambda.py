@@ -26,7 +26,9 @@ writable /sys/fs/cgroup/cpu the quota is skipped, and said so, and only `full` r
 (scripts/lambda_init.py, the harness: a stand-in for Lambda's Runtime API). Any other answer fails
 the run (exit 1). Prints one markdown table: per function and mode the medians of init, first
 request and the two together (wall ms), the CPU time of the cold request (the process's own user
-+ sys: init and the first request) and its ratio to the floor's in the same mode, and peak RSS;
++ sys: init and the first request) and its ratio to the floor's in the same mode, peak RSS, and a
+warm request: the same event again in the same process (its time and CPU; the callback's replay
+answers its 400 page, having read the session);
 then the bootstraps' sizes. Needs the release bootstraps (make bench-lambda builds them) and
 .venv's moto_server and boto3.
 """
@@ -277,7 +279,7 @@ def measure(work, bundle, common, mode, group, args):
         % (mode, MODE_MEANS[mode], quota_us(args.memory), PERIOD_US))
     result = os.path.join(work, "%s.json" % mode)
     code = harness(work, bundle, [
-        *common, *quota[mode], "-n", str(args.runs), "--warmup", "1",
+        *common, *quota[mode], "-n", str(args.runs), "--warmup", "1", "--warm",
         "--quiet-max", str(args.quiet_max), "--json", result,
         *["--expect=%s=%d:%s" % (label, status, text) for label, (status, text) in EXPECT.items()],
         "--floor", "%s@%s" % (BOOTSTRAPS["floor"], new_event),
@@ -374,8 +376,8 @@ def report(results, modes, runs, memory):
     say("\n## bench-lambda: cold requests at %d MB (medians of %d fresh processes)\n"
         % (memory, runs))
     say("| function | mode | ok | init ms | first request ms | init+first ms | CPU ms | CPU x floor "
-        "| peak RSS MiB |")
-    say("|---|---|---|---|---|---|---|---|---|")
+        "| peak RSS MiB | warm ms | warm CPU ms |")
+    say("|---|---|---|---|---|---|---|---|---|---|---|")
     for label in (*FUNCTIONS, "floor"):
         for mode in modes:
             if mode not in results:
@@ -387,10 +389,12 @@ def report(results, modes, runs, memory):
             cpu, floor_cpu = figures[3], median(floor, "cpu_ms")
             ratio = "x%.1f" % (cpu / floor_cpu) if cpu and floor_cpu else "-"
             rss = median(s, "peak_rss_kb", 1024)
-            say("| %s | %s | %d/%d | %s | %s | %s |" % (
+            warm = [median(s, "warm_ms"), median(s, "warm_cpu_ms")]
+            say("| %s | %s | %d/%d | %s | %s | %s | %s |" % (
                 label, mode, s["ok"], s["runs"],
                 " | ".join("%.1f" % x if x is not None else "-" for x in figures),
-                ratio, "%.1f" % rss if rss is not None else "-"))
+                ratio, "%.1f" % rss if rss is not None else "-",
+                " | ".join("%.2f" % x if x is not None else "-" for x in warm)))
     say("")
     foreign = ["%s %.1f %%" % (mode, results[mode]["foreign_cpu_pct"]) for mode in modes
                if mode in results and results[mode].get("foreign_cpu_pct") is not None]

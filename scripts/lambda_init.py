@@ -11,7 +11,10 @@ Per run (a new process each time, with Lambda's usual environment):
   peak RSS       VmHWM (/proc/PID/status) once it has answered, and VmRSS at its first /next
                  (wait4's ru_maxrss is not used: it starts from the spawning Python's RSS,
                  carried over at exec)
-The process is killed (SIGKILL, by PID) while it waits on its second /next, and reaped.
+The process is killed (SIGKILL, by PID) while it waits on its second /next, and reaped. With
+--warm, its second /next gets the same event again first (a new request id), and the run also
+records that warm request: its time (delivered -> response) and CPU (the threads' own run time,
+/proc/PID/task/*/schedstat, over the request); the cold CPU is then the total less the warm.
 
 Usage:
   lambda_init.py [options] TARGET [TARGET ...]
@@ -139,6 +142,13 @@ class Run:
         self.error = None  # (kind, type header, body prefix)
         self.unexpected = []
         self.delivered = False
+        # --warm: the same event once more, on the second /next
+        self.warm_wanted = False
+        self.warm_request_id = self.request_id + "-warm"
+        self.warm_delivered = False
+        self.t_warm_delivered = self.t_warm_response = None
+        self.warm_cpu_before_ns = self.warm_cpu_ns = None
+        self.warm_response = None
         self.done = threading.Event()
         self.release = threading.Event()
 
@@ -152,6 +162,22 @@ def proc_status_kb(pid, key):
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def threads_cpu_ns(pid):
+    """CPU time the process's live threads have run, in ns (schedstat: finer than /proc/PID/stat's
+    clock ticks)."""
+    total = 0
+    try:
+        for task in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, task)) as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    except OSError:
+        return None
+    return total
 
 
 def join_cgroup(cgroup, pid):
@@ -220,7 +246,20 @@ class RuntimeAPI:
                     ])
                     run.t_delivered = now_ns()
                     return
-                # second /next: the function is idle now; hold it (as Lambda freezes it) until killed
+                if run.warm_wanted and not run.warm_delivered:  # --warm: the same event again
+                    run.warm_delivered = True
+                    run.warm_cpu_before_ns = threads_cpu_ns(run.pid_box[0])
+                    deadline = int(time.time() * 1000) + 30000
+                    arn = "arn:aws:lambda:%s:%s:function:%s" % (run.region, ACCOUNT, run.fn_name)
+                    self._send(200, run.event, [
+                        ("Lambda-Runtime-Aws-Request-Id", run.warm_request_id),
+                        ("Lambda-Runtime-Deadline-Ms", str(deadline)),
+                        ("Lambda-Runtime-Invoked-Function-Arn", arn),
+                    ])
+                    run.t_warm_delivered = now_ns()
+                    return
+                # the next /next: the function is idle now; hold it (as Lambda freezes it) until
+                # killed
                 run.release.wait(120)
                 self.close_connection = True
 
@@ -236,11 +275,21 @@ class RuntimeAPI:
                     return
                 if self.path.startswith(INV_PREFIX):
                     rid, _, what = self.path[len(INV_PREFIX):].partition("/")
+                    if rid == run.warm_request_id and what in ("response", "error"):
+                        after = threads_cpu_ns(run.pid_box[0])
+                        run.t_warm_response = t
+                        run.warm_response = body
+                        if after is not None and run.warm_cpu_before_ns is not None:
+                            run.warm_cpu_ns = after - run.warm_cpu_before_ns
+                        self._send(202, b'{"status":"OK"}')
+                        run.done.set()
+                        return
                     if rid == run.request_id and what == "response":
                         run.t_response = t
                         run.response = body
                         self._send(202, b'{"status":"OK"}')
-                        run.done.set()
+                        if not run.warm_wanted:
+                            run.done.set()
                         return
                     if rid == run.request_id and what == "error":
                         run.t_response = t
@@ -424,6 +473,7 @@ def one_run(target, i, args, home, endpoint, log_fd, expect):
     pid_box = [0]
     run = Run(target.event(i), target.label, args.function_name or target.label, args.region,
               pid_box)
+    run.warm_wanted = args.warm
     api = RuntimeAPI(run, args.cgroup_at_invoke)
     try:
         t0, status, rusage, outcome, hwm = spawn_and_wait(target, run, api, args, home, endpoint,
@@ -439,8 +489,13 @@ def one_run(target, i, args, home, endpoint, log_fd, expect):
                       if run.t_response and run.t_delivered else None),
         "peak_rss_kb": hwm,
         "rss_at_next_kb": run.rss_at_next_kb,
-        "cpu_ms": (rusage.ru_utime + rusage.ru_stime) * 1000,
+        "cpu_ms": ((rusage.ru_utime + rusage.ru_stime) * 1000
+                   - (run.warm_cpu_ns or 0) / 1e6),
         "cpu_s": rusage.ru_utime + rusage.ru_stime,
+        "warm_ms": ((run.t_warm_response - run.t_warm_delivered) / 1e6
+                    if run.t_warm_response and run.t_warm_delivered else None),
+        "warm_cpu_ms": run.warm_cpu_ns / 1e6 if run.warm_cpu_ns is not None else None,
+        "warm_status": None,
         "exit": (("signal %d" % os.WTERMSIG(status)) if os.WIFSIGNALED(status)
                  else "rc %d" % os.WEXITSTATUS(status)),
         "error": run.error,
@@ -449,6 +504,13 @@ def one_run(target, i, args, home, endpoint, log_fd, expect):
         "answer": None,
         "body": None,
     }
+    if run.warm_response is not None:
+        try:
+            res["warm_status"] = json.loads(run.warm_response).get("statusCode")
+        except (ValueError, AttributeError):
+            pass
+    if args.warm and res["outcome"] == "ok" and res["warm_ms"] is None:
+        res["outcome"] = "no answer to the warm request"
     if run.response is not None:
         try:
             doc = json.loads(run.response)
@@ -498,6 +560,9 @@ def summarize(t):
         "peak_rss_kb": stats([r["peak_rss_kb"] for r in ok if r["peak_rss_kb"]]),
         "rss_at_next_kb": stats([r["rss_at_next_kb"] for r in ok if r["rss_at_next_kb"]]),
         "cpu_ms": stats([r["cpu_ms"] for r in ok]),
+        "warm_ms": stats([r["warm_ms"] for r in ok if r.get("warm_ms") is not None]),
+        "warm_cpu_ms": stats([r["warm_cpu_ms"] for r in ok if r.get("warm_cpu_ms") is not None]),
+        "warm_statuses": sorted({r["warm_status"] for r in ok if r.get("warm_status")}),
         "answers": sorted({r["answer"] or "" for r in ok}),
         "failures": [{k: r[k] for k in ("outcome", "exit", "error", "unexpected", "init_ms", "answer")}
                      for r in t.runs + t.warm if r["outcome"] != "ok"][:5],
@@ -529,6 +594,8 @@ def main():
     ap.add_argument("--region", default="eu-west-2")
     ap.add_argument("--function-name", help="AWS_LAMBDA_FUNCTION_NAME (default: the label)")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds a run may take")
+    ap.add_argument("--warm", action="store_true",
+                    help="after the cold request, the same event once more in the same process")
     ap.add_argument("--gap", type=float, default=0.05,
                     help="seconds of pause between runs (lets the killed process go away)")
     ap.add_argument("--quiet-max", type=int, default=300,
