@@ -763,17 +763,33 @@ async fn the_device_flow_and_refresh_run_on_the_functions() {
         callback.url().join("oauth/revoke").unwrap().as_str()
     );
 
-    // RFC 7009 on the token function: the refreshed token is logged out at Monzo.
+    // RFC 7009 on the token function: the refreshed refresh token, sent without a hint as
+    // Authlib and openid-client send it, ends its chain.
     let refreshed_access = refreshed.body["access_token"].as_str().unwrap();
+    let refreshed_refresh = refreshed.body["refresh_token"].as_str().unwrap();
     let revoked = driver
         .http
         .post(token.url().join("oauth/revoke").unwrap())
-        .form(&[("token", refreshed_access)])
+        .form(&[("token", refreshed_refresh)])
         .send()
         .await
         .unwrap();
     assert_eq!(revoked.status(), 200);
     assert!(!world.fake.monzo.is_access_token_live(refreshed_access));
+    let after = JsonAnswer::read(
+        driver
+            .http
+            .post(token.url().join("oauth/token").unwrap())
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refreshed_refresh),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    after.assert_error(400, "invalid_grant");
 
     world.assert_least_privilege(&[&new, &callback, &token]);
     world

@@ -973,15 +973,16 @@ async fn revocation_errors_are_rfc_7009s_and_a_monzo_outage_is_503() {
     let read = |response: reqwest::Response| JsonAnswer::read(response);
     let missing = read(revoke(&app, &[("token_type_hint", "access_token")]).await).await;
     assert_oauth_error(&missing, "invalid_request");
-    let refresh = read(
+    // A token Monzo knows as neither kind, hinted as a refresh token: as revoked as it gets.
+    assert_eq!(
         revoke(
             &app,
             &[("token", "x"), ("token_type_hint", "refresh_token")],
         )
-        .await,
-    )
-    .await;
-    assert_oauth_error(&refresh, "unsupported_token_type");
+        .await
+        .status(),
+        200
+    );
     let huge = "a".repeat(monzo_auth_domain::session::MAX_FORWARDED_TOKEN + 1);
     let oversized = read(revoke(&app, &[("token", &huge)]).await).await;
     assert_oauth_error(&oversized, "invalid_request");
@@ -999,7 +1000,7 @@ async fn revocation_errors_are_rfc_7009s_and_a_monzo_outage_is_503() {
     assert_oauth_error(&json, "invalid_request");
     assert!(
         app.fake().stats().logouts.is_empty(),
-        "nothing reached Monzo"
+        "nothing was logged out at Monzo"
     );
 
     let token = poll_device(&app, &approved_device_code(&app).await).await;
@@ -1011,4 +1012,72 @@ async fn revocation_errors_are_rfc_7009s_and_a_monzo_outage_is_503() {
     assert!(app.fake().is_access_token_live(access), "not revoked yet");
     assert_eq!(revoke(&app, &[("token", access)]).await.status(), 200);
     assert!(!app.fake().is_access_token_live(access));
+}
+
+/// A refresh token ends its whole chain whatever the hint says: hinted, not hinted (Authlib's and
+/// openid-client's default), or hinted as an access token. The service trades it once at Monzo
+/// and logs out the access token that comes back, which it never hands out.
+#[tokio::test]
+async fn revoking_a_refresh_token_ends_its_chain_whatever_the_hint() {
+    let app = spawn_app().await;
+    for hint in [
+        Some("refresh_token"),
+        None,
+        Some("access_token"),
+        Some("other"),
+    ] {
+        let token = poll_device(&app, &approved_device_code(&app).await).await;
+        assert_eq!(token.status, 200, "{}", token.body);
+        let access = token.body["access_token"].as_str().unwrap();
+        let refresh = token.body["refresh_token"].as_str().unwrap();
+        let logouts = app.fake().stats().logouts.len();
+        let mut form = vec![("token", refresh)];
+        form.extend(hint.map(|hint| ("token_type_hint", hint)));
+        let answer = revoke(&app, &form).await;
+        assert_eq!(answer.status(), 200, "{hint:?}");
+        assert_eq!(answer.text().await.unwrap(), "", "no token comes back");
+        let refreshed = post_form(
+            &app,
+            "oauth/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+        assert_oauth_error(&refreshed, "invalid_grant");
+        assert!(!app.fake().is_access_token_live(access), "{hint:?}");
+        // The pair the trade brought back was logged out at Monzo.
+        assert_eq!(app.fake().stats().logouts.len(), logouts + 1, "{hint:?}");
+    }
+    // An access token hinted as a refresh token: Monzo refuses the trade, so it is logged out.
+    let token = poll_device(&app, &approved_device_code(&app).await).await;
+    let access = token.body["access_token"].as_str().unwrap();
+    let answer = revoke(
+        &app,
+        &[("token", access), ("token_type_hint", "refresh_token")],
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    assert!(!app.fake().is_access_token_live(access));
+}
+
+/// Monzo failing during the trade leaves its outcome unknown: 503, and the retry answers 200 once
+/// the chain is dead (the trade done then, or already).
+#[tokio::test]
+async fn a_refresh_token_revocation_of_unknown_outcome_is_503_then_200() {
+    let app = spawn_app().await;
+    for failure in [Failure::Status(502), Failure::Garbage] {
+        let token = poll_device(&app, &approved_device_code(&app).await).await;
+        let refresh = token.body["refresh_token"].as_str().unwrap();
+        app.fake().fail_next(1, failure);
+        let form = [("token", refresh), ("token_type_hint", "refresh_token")];
+        let outage = JsonAnswer::read(revoke(&app, &form).await).await;
+        outage.assert_error(503, "temporarily_unavailable");
+        assert_eq!(revoke(&app, &form).await.status(), 200);
+        let refreshed = post_form(
+            &app,
+            "oauth/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+        assert_oauth_error(&refreshed, "invalid_grant");
+    }
 }

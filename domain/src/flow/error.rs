@@ -143,6 +143,9 @@ pub enum RefreshError {
 pub enum RevokeError {
     #[error("Monzo is unavailable")]
     Upstream(#[source] MonzoError),
+    /// The client secret (for trading a refresh token) could not be had.
+    #[error(transparent)]
+    Internal(#[from] Internal),
 }
 
 /// Why Monzo's redirect was refused (the browser gets a page).

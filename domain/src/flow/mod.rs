@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use time::OffsetDateTime;
 use url::Url;
 
@@ -388,13 +388,66 @@ impl Flow {
 }
 
 impl Flow {
-    /// Logs an access token out at Monzo (`POST /oauth2/logout`), which ends its whole login:
-    /// the refresh token issued with it stops working too. Needs no client secret.
-    pub async fn revoke(&self, token: &AccessToken) -> Result<(), RevokeError> {
-        let token = SecretString::from(token.expose().to_owned());
+    /// Ends the login `token` belongs to (RFC 7009), whichever kind it is: an access token is
+    /// logged out at Monzo (`POST /oauth2/logout`), which ends its refresh token too; a refresh
+    /// token is traded once at Monzo's token endpoint and the access token that comes back is
+    /// logged out (never logged or handed out), so the whole chain ends. `hint` only says which
+    /// kind to try first: a token Monzo refuses as one kind is tried as the other (RFC 7009
+    /// 2.1), and one it refuses as both is as revoked as it will ever be (2.2). Monzo failing in
+    /// a way that leaves the outcome unknown is [`RevokeError::Upstream`]: the client retries,
+    /// and the retry finds the chain ended.
+    pub async fn revoke(&self, token: &AccessToken, hint: TokenKind) -> Result<(), RevokeError> {
+        let order = match hint {
+            TokenKind::Access => [TokenKind::Access, TokenKind::Refresh],
+            TokenKind::Refresh => [TokenKind::Refresh, TokenKind::Access],
+        };
+        for kind in order {
+            let ended = match kind {
+                TokenKind::Access => self.log_out(token.expose()).await?,
+                TokenKind::Refresh => self.end_refresh_chain(token).await?,
+            };
+            if ended {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs `access_token` out at Monzo: `false` when Monzo does not know it as a live access
+    /// token.
+    async fn log_out(&self, access_token: &str) -> Result<bool, RevokeError> {
+        let token = SecretString::from(access_token.to_owned());
         match self.monzo.logout(&token).await {
-            Ok(()) | Err(MonzoError::Rejected { .. }) => Ok(()),
+            Ok(()) => Ok(true),
+            Err(MonzoError::Rejected { .. }) => Ok(false),
             Err(err @ MonzoError::Unavailable(_)) => Err(RevokeError::Upstream(err)),
+        }
+    }
+
+    /// Trades `token` as a refresh token and logs out what comes back: `false` when Monzo does
+    /// not take it as a refresh token.
+    async fn end_refresh_chain(&self, token: &AccessToken) -> Result<bool, RevokeError> {
+        let Some(refresh_token) = RefreshToken::parse(token.expose()) else {
+            return Ok(false);
+        };
+        let secret = self.secret.client_secret().await.map_err(Internal::from)?;
+        let traded = match self.monzo.refresh(&secret, refresh_token.expose()).await {
+            Ok(traded) => traded,
+            Err(MonzoError::Rejected { .. }) => return Ok(false),
+            Err(err @ MonzoError::Unavailable(_)) => return Err(RevokeError::Upstream(err)),
+        };
+        // The old pair is spent; the new one dies here. Its refresh token is dropped unused, so
+        // only the access token is left to end, and a passing failure gets a few tries at once
+        // (a retry of the whole revocation could no longer reach it).
+        let access_token = traded.access_token.expose_secret();
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.log_out(access_token).await {
+                Ok(_) => return Ok(true),
+                Err(err) if tries >= REVOKE_LOGOUT_TRIES => return Err(err),
+                Err(_) => {}
+            }
         }
     }
 
@@ -403,6 +456,16 @@ impl Flow {
         &self.monzo.settings().api_url
     }
 }
+
+/// What a revocation's `token_type_hint` names (RFC 7009 2.1): the kind tried first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+/// How many times a revocation tries to log out the access token its trade brought back.
+const REVOKE_LOGOUT_TRIES: u32 = 3;
 
 /// `ALLOWED_USER_IDS` does not include the token's user.
 struct NotAllowed;

@@ -19,7 +19,7 @@ use super::params::{FormParams, Params, ParamsError};
 use super::{AppState, RequestUrls};
 use monzo_auth_domain::flow::{
     ClientAddr, DevicePollError, Internal, IssuedToken, NoPublicUrl, Poll, RefreshError,
-    RevokeError, TokenError,
+    RevokeError, TokenError, TokenKind,
 };
 use monzo_auth_domain::monzo::MonzoError;
 use monzo_auth_domain::session::{AccessToken, ClientId, PollId, RefreshToken};
@@ -56,9 +56,6 @@ pub enum OAuthError {
     Revoke(#[from] RevokeError),
     #[error("too many refreshes from this address")]
     RefreshLimited { retry_after: u64 },
-    /// RFC 7009 2.2.1: Monzo logs out access tokens only; a refresh token goes with its login.
-    #[error("unsupported token type")]
-    UnsupportedTokenType,
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -138,6 +135,9 @@ impl IntoResponse for OAuthError {
             OAuthError::Revoke(RevokeError::Upstream(cause)) => {
                 return upstream_unavailable(cause);
             }
+            OAuthError::Revoke(RevokeError::Internal(cause)) => {
+                return internal_error(cause, "an OAuth request");
+            }
             OAuthError::RefreshLimited { retry_after } => {
                 return json_error(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -146,10 +146,6 @@ impl IntoResponse for OAuthError {
                     Some(*retry_after),
                 );
             }
-            OAuthError::UnsupportedTokenType => (
-                E::UnsupportedTokenType,
-                "Monzo revokes access tokens only; revoking one ends its refresh token too.",
-            ),
             OAuthError::Internal(cause) => {
                 return internal_error(cause, "an OAuth request");
             }
@@ -262,10 +258,11 @@ pub(super) async fn token(
     }
 }
 
-/// `POST /oauth/revoke` (RFC 7009): logs the access token out at Monzo, which ends its login
-/// (the refresh token issued with it too). 200 with an empty body, also for a token Monzo does
-/// not know (2.2); 503 while Monzo cannot be reached (2.2.1). Limited per address like a
-/// refresh: both spend the operator's standing with Monzo.
+/// `POST /oauth/revoke` (RFC 7009): ends the login an access or refresh token belongs to (see
+/// `Flow::revoke`; the hint says which kind to try first). 200 with an empty body once the chain
+/// is dead, also for a token Monzo does not know (2.2); 503 while Monzo cannot be reached or its
+/// outcome is unknown (2.2.1). Limited per address like a refresh: both spend the operator's
+/// standing with Monzo.
 pub(super) async fn revoke(
     State(flow): State<AppState>,
     refresh_limit: Option<Extension<Arc<dyn RefreshLimiter>>>,
@@ -276,14 +273,15 @@ pub(super) async fn revoke(
     let token = params
         .non_empty("token")
         .ok_or(OAuthError::InvalidRequest("token is required"))?;
-    // An unknown hint is ignored (2.1); a refresh token alone cannot be revoked at Monzo.
-    if params.get("token_type_hint") == Some("refresh_token") {
-        return Err(OAuthError::UnsupportedTokenType);
-    }
+    // An unknown hint is ignored (2.1).
+    let first = match params.get("token_type_hint") {
+        Some("refresh_token") => TokenKind::Refresh,
+        _ => TokenKind::Access,
+    };
     let token = AccessToken::parse(token)
         .ok_or(OAuthError::InvalidRequest("token is missing or malformed"))?;
     within_refresh_limit(refresh_limit, addr)?;
-    flow.revoke(&token).await?;
+    flow.revoke(&token, first).await?;
     Ok(StatusCode::OK)
 }
 
