@@ -111,6 +111,10 @@ pub struct Profile {
     pub backend: Backend,
     /// The tokens.
     pub secrets: Secrets,
+    /// When Monzo was last seen refusing this login (its token rejected, its refresh refused),
+    /// in seconds since the Unix epoch: the login is dead until a new login or a successful
+    /// refresh clears it.
+    pub rejected_at: Option<u64>,
 }
 
 /// The profile file: the facts, and the tokens only when the file is their backend.
@@ -125,6 +129,8 @@ struct Record {
     backend: Backend,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     secrets: Option<Secrets>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rejected_at: Option<u64>,
 }
 
 impl Record {
@@ -137,6 +143,7 @@ impl Record {
             expires_at: self.expires_at,
             backend: self.backend,
             secrets,
+            rejected_at: self.rejected_at,
         }
     }
 }
@@ -381,6 +388,7 @@ impl Store {
             expires_at: profile.expires_at,
             backend: profile.backend,
             secrets,
+            rejected_at: profile.rejected_at,
         };
         let text = serde_json::to_string_pretty(&record).expect("a profile serializes as JSON");
         replace_private(&self.path_of(name), &text)

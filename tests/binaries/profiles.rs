@@ -319,18 +319,31 @@ async fn status_reports_valid_pending_approval_and_evicted() {
     .unwrap();
     assert_eq!(report[0]["approval_pending"], false);
 
-    // The same user logs in again elsewhere (another profile): Monzo evicts this login.
+    // The same user logs in again elsewhere (another profile): Monzo evicts this login, and
+    // status says so with exit 9 (text and JSON), recording it in the profile.
     logged_in(&app, &home, &["--profile", "laptop"]).await;
     let text_status = output(home.command(&app, &["status"])).await;
     let shown = text(&text_status.stdout);
     assert!(shown.contains("logged in elsewhere"), "{shown}");
     assert!(shown.contains(DEMO_USER), "{shown}");
-    let all: Value = serde_json::from_slice(
-        &output(home.command(&app, &["status", "--all", "--format", "json"]))
-            .await
-            .stdout,
-    )
-    .unwrap();
+    assert_eq!(text_status.status.code(), Some(9), "{shown}");
+    let json_status = output(home.command(&app, &["status", "--format", "json"])).await;
+    assert_eq!(json_status.status.code(), Some(9));
+    // token and exec stop handing out the dead token.
+    let token = output(home.command(&app, &["token"])).await;
+    assert_eq!(token.status.code(), Some(9), "{}", text(&token.stderr));
+    assert_eq!(text(&token.stdout), "", "no dead token printed");
+    assert!(
+        text(&token.stderr).contains("log in again"),
+        "{}",
+        text(&token.stderr)
+    );
+    let exec = output(home.command(&app, &["exec", "--", "true"])).await;
+    assert_eq!(exec.status.code(), Some(9));
+    // status --all exits with the worst: the dead login.
+    let all_status = output(home.command(&app, &["status", "--all", "--format", "json"])).await;
+    assert_eq!(all_status.status.code(), Some(9));
+    let all: Value = serde_json::from_slice(&all_status.stdout).unwrap();
     let names: Vec<&str> = all
         .as_array()
         .unwrap()
@@ -338,6 +351,29 @@ async fn status_reports_valid_pending_approval_and_evicted() {
         .map(|r| r["profile"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["default", "laptop"]);
+    assert_eq!(all[1]["monzo"], "valid");
+
+    // A refresh Monzo refuses marks the login dead too: its refresh token revoked elsewhere.
+    home.make_due("laptop");
+    let refresh = home.secret("laptop", "refresh_token");
+    let revoked = app
+        .http
+        .post(app.base.join("oauth/revoke").unwrap())
+        .form(&[("token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let expired = output(home.command(&app, &["status", "--profile", "laptop"])).await;
+    assert_eq!(expired.status.code(), Some(9), "{}", text(&expired.stdout));
+    let token = output(home.command(&app, &["token", "--profile", "laptop"])).await;
+    assert_eq!(token.status.code(), Some(9));
+
+    // A new login clears the mark.
+    logged_in(&app, &home, &[]).await;
+    let token = output(home.command(&app, &["token"])).await;
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    assert!(app.fake().is_access_token_live(text(&token.stdout).trim()));
 }
 
 #[tokio::test]
@@ -530,7 +566,12 @@ async fn status_prints_the_stored_facts_when_monzo_cannot_be_reached() {
     let home_app = spawn_app().await; // a service elsewhere: status needs none
     let status = output(home.command(&home_app, &["status"])).await;
     let shown = text(&status.stdout);
-    assert!(status.status.success(), "{}", text(&status.stderr));
+    assert_eq!(
+        status.status.code(),
+        Some(11),
+        "could not check: {}",
+        text(&status.stderr)
+    );
     assert!(
         shown.contains(DEMO_USER) && shown.contains("expires:"),
         "{shown}"

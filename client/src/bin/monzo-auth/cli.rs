@@ -167,7 +167,9 @@ pub fn run() -> Result<(), CliError> {
         }),
         Command::Status(args) => runtime.block_on(async {
             let names = chosen(args.profile.as_deref(), args.all)?;
-            match profiles::status(names, args.format == StatusFormat::Json).await? {
+            let cancel = Cancel::new();
+            forward_signals(&cancel)?;
+            match profiles::status(names, args.format == StatusFormat::Json, &cancel).await? {
                 0 => Ok(()),
                 code => Err(CliError::Exited(code)),
             }

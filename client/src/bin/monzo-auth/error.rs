@@ -16,6 +16,8 @@ pub const EXIT_APPROVAL_TIMEOUT: u8 = 7;
 pub const EXIT_NOT_LOGGED_IN: u8 = 8;
 pub const EXIT_LOGIN_INVALID: u8 = 9;
 pub const EXIT_STORE_UNREACHABLE: u8 = 10;
+/// `status` could not check the login: Monzo or the service did not answer.
+pub const EXIT_CANNOT_CHECK: u8 = 11;
 /// 128 + SIGINT, as shells report a process stopped by Ctrl-C.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
@@ -32,8 +34,9 @@ Exit codes:
   6    Monzo refused the login or the refresh token (invalid grant), or any other failure
   7    --wait-for-approval timed out before access was approved in the Monzo app
   8    not logged in: no such profile (run monzo-auth login)
-  9    the stored login is no longer valid: log in again
+  9    the stored login is no longer valid (Monzo refused it): log in again
   10   the keyring (or the profile's file) cannot be reached or is locked
+  11   status could not check the login (Monzo or the service unreachable): try again later
   130  interrupted (Ctrl-C or SIGTERM)"
     };
 }
@@ -50,6 +53,19 @@ Examples:
 ",
     exit_codes_help!()
 );
+
+/// The worse of two exit codes of `status --all`: a dead login (9) first, then a store that
+/// cannot be reached (10), then any other failure, then a login that could not be checked (11).
+pub fn worst(a: u8, b: u8) -> u8 {
+    let rank = |code: u8| match code {
+        0 => 0,
+        EXIT_CANNOT_CHECK => 1,
+        EXIT_STORE_UNREACHABLE => 3,
+        EXIT_LOGIN_INVALID => 4,
+        _ => 2,
+    };
+    if rank(b) > rank(a) { b } else { a }
+}
 
 /// Why the command failed; each maps to one exit code.
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +208,12 @@ mod tests {
             8
         );
         assert_eq!(CliError::LoginInvalid(String::new()).exit_code(), 9);
+        assert_eq!(EXIT_CANNOT_CHECK, 11);
+        // status --all: a dead login outranks a store failure, which outranks the rest.
+        assert_eq!(worst(worst(0, 11), 5), 5);
+        assert_eq!(worst(worst(9, 10), 11), 9);
+        assert_eq!(worst(11, 10), 10);
+        assert_eq!(worst(0, 0), 0);
         assert_eq!(
             CliError::Profile(ProfileError::KeyringUnreachable(name.clone())).exit_code(),
             10
@@ -215,6 +237,7 @@ mod tests {
                     EXIT_NOT_LOGGED_IN,
                     EXIT_LOGIN_INVALID,
                     EXIT_STORE_UNREACHABLE,
+                    EXIT_CANNOT_CHECK,
                     EXIT_INTERRUPTED
                 ]
                 .contains(&code)

@@ -95,6 +95,9 @@ pub async fn fresh(
     cancel: &Cancel,
 ) -> Result<Profile, CliError> {
     let profile = store.load(name).map_err(CliError::Profile)?;
+    if let Some(at) = profile.rejected_at {
+        return Err(dead(name, at));
+    }
     if profile.expires_at > now_secs().saturating_add(min_valid.as_secs()) {
         return Ok(profile);
     }
@@ -116,13 +119,18 @@ pub async fn fresh(
         })
         .await;
     status.clear();
-    let token = refreshed.map_err(|error| match error {
-        Error::InvalidGrant => CliError::LoginInvalid(format!(
-            "Monzo no longer accepts profile {name}'s refresh token (used elsewhere, revoked, or \
-             lost in an interrupted refresh): log in again with `monzo-auth login --profile {name}`"
-        )),
-        error => error.into(),
-    })?;
+    let token = match refreshed {
+        Ok(token) => token,
+        Err(Error::InvalidGrant) => {
+            mark_rejected(store, name, profile);
+            return Err(CliError::LoginInvalid(format!(
+                "Monzo no longer accepts profile {name}'s refresh token (used elsewhere, revoked, \
+                 or lost in an interrupted refresh): log in again with `monzo-auth login \
+                 --profile {name}`"
+            )));
+        }
+        Err(error) => return Err(error.into()),
+    };
     let renewed = Profile {
         user_id: token.user_id.clone(),
         expires_at: asked.saturating_add(token.expires_in),
@@ -130,6 +138,7 @@ pub async fn fresh(
             access_token: token.access_token,
             refresh_token: token.refresh_token.or(Some(refresh_token)),
         },
+        rejected_at: None,
         ..profile
     };
     store.save(name, &renewed).map_err(|error| {
@@ -142,6 +151,34 @@ pub async fn fresh(
         return Err(CliError::Interrupted);
     }
     Ok(renewed)
+}
+
+/// The error for a login Monzo was seen refusing at `at`.
+fn dead(name: &ProfileName, at: u64) -> CliError {
+    CliError::LoginInvalid(format!(
+        "Monzo refused profile {name}'s login ({}): log in again with `monzo-auth login \
+         --profile {name}`",
+        rfc3339(at)
+    ))
+}
+
+/// Records that Monzo refused `profile`'s login, so that `token` and `exec` stop handing out a
+/// dead token. Best effort: the caller reports the refusal either way. Call with the lock held.
+fn mark_rejected(store: &Store, name: &ProfileName, profile: Profile) {
+    let marked = Profile {
+        rejected_at: Some(now_secs()),
+        ..profile
+    };
+    if let Err(error) = store.save(name, &marked) {
+        warn(&format!(
+            "could not record that profile {name}'s login is dead: {error}"
+        ));
+    }
+}
+
+/// A warning on stderr (the CLI has no logger).
+fn warn(text: &str) {
+    eprintln!("warning: {text}");
 }
 
 /// `monzo-auth token`: prints the profile's access token in `format`.
@@ -267,6 +304,7 @@ pub fn keep(
             access_token: token.access_token.clone(),
             refresh_token: token.refresh_token.clone(),
         },
+        rejected_at: None,
     };
     let _lock = store.lock(name).map_err(CliError::Profile)?;
     // A login replaced here leaves its keyring item behind if it was kept elsewhere.
@@ -299,14 +337,14 @@ struct Report {
 
 /// `monzo-auth status`: what is stored, and whether Monzo still accepts it. Stored facts are
 /// printed even when the keyring, the service or Monzo cannot be reached.
-pub async fn status(names: Vec<ProfileName>, json: bool) -> Result<u8, CliError> {
+pub async fn status(names: Vec<ProfileName>, json: bool, cancel: &Cancel) -> Result<u8, CliError> {
     let store = store()?;
     let http = crate::monzo::monzo_http()?;
     let mut reports = Vec::new();
     let mut worst = 0;
     for name in &names {
-        let report = report(&store, name, &http).await;
-        worst = worst.max(report.exit);
+        let report = report(&store, name, &http, cancel).await;
+        worst = crate::error::worst(worst, report.exit);
         reports.push(report);
     }
     let mut out = String::new();
@@ -330,7 +368,7 @@ pub async fn status(names: Vec<ProfileName>, json: bool) -> Result<u8, CliError>
                 };
                 out.push_str(&format!("  stored:   {place}: {}\n", r.file));
             }
-            if let Some(at) = r.expires_at {
+            if let Some(at) = r.expires_at.filter(|_| r.monzo != "rejected") {
                 let left = at.saturating_sub(now_secs());
                 let when = rfc3339(at);
                 out.push_str(&format!(
@@ -386,7 +424,12 @@ async fn monzo_code(answer: reqwest::Response) -> Option<String> {
     body["code"].as_str().map(str::to_owned)
 }
 
-async fn report(store: &Store, name: &ProfileName, http: &reqwest::Client) -> Report {
+async fn report(
+    store: &Store,
+    name: &ProfileName,
+    http: &reqwest::Client,
+    cancel: &Cancel,
+) -> Report {
     let mut report = Report {
         profile: name.to_string(),
         user_id: None,
@@ -407,14 +450,35 @@ async fn report(store: &Store, name: &ProfileName, http: &reqwest::Client) -> Re
     report.service = Some(facts.service.to_string());
     report.backend = Some(facts.backend);
     report.expires_at = Some(facts.expires_at);
-    let profile = match store.load(name) {
-        Ok(profile) => profile,
-        Err(error) => return report.failed(error),
-    };
-    if profile.expires_at <= now_secs() {
-        report.monzo = "expired";
+    if facts.rejected_at.is_some() {
+        report.monzo = "rejected";
+        report.exit = crate::error::EXIT_LOGIN_INVALID;
         return report;
     }
+    // An expired token is refreshed (as `token` would) before it is checked.
+    let profile = match lock(store, name, cancel).await {
+        Ok(_lock) => fresh(store, name, Duration::ZERO, cancel).await,
+        Err(error) => Err(error),
+    };
+    let profile = match profile {
+        Ok(profile) => profile,
+        Err(CliError::Profile(error)) => return report.failed(error),
+        Err(error @ CliError::LoginInvalid(_)) => {
+            report.monzo = "rejected";
+            report.exit = error.exit_code();
+            return report;
+        }
+        Err(error) => {
+            report.monzo = "unreachable";
+            report.problem = Some(error.to_string());
+            report.exit = match error.exit_code() {
+                crate::error::EXIT_UNAVAILABLE => crate::error::EXIT_CANNOT_CHECK,
+                code => code,
+            };
+            return report;
+        }
+    };
+    report.expires_at = Some(profile.expires_at);
     let api = crate::monzo::api_base(
         &profile
             .monzo_api_url
@@ -428,18 +492,37 @@ async fn report(store: &Store, name: &ProfileName, http: &reqwest::Client) -> Re
     };
     report.monzo = match ask("ping/whoami").await {
         Err(_) => "unreachable",
-        Ok(answer) if answer.status() == 200 => "valid",
-        Ok(answer) if answer.status() == 401 => {
-            if monzo_code(answer).await.as_deref() == Some("unauthorized.bad_access_token.evicted")
-            {
-                "evicted"
-            } else {
-                "rejected"
+        Ok(answer) => match (answer.status().as_u16(), monzo_code(answer).await) {
+            (200, _) => "valid",
+            (401, Some(code)) if code == "unauthorized.bad_access_token.evicted" => "evicted",
+            (401, _) => "rejected",
+            // Access not yet approved in the Monzo app: alive, and never marked dead.
+            (403, Some(code)) if code.starts_with("forbidden.insufficient_permissions") => {
+                report.approval_pending = Some(true);
+                "valid"
             }
-        }
-        Ok(_) => "unknown",
+            _ => "unknown",
+        },
     };
-    if report.monzo == "valid"
+    match report.monzo {
+        "evicted" | "rejected" => {
+            if let Ok(_lock) = lock(store, name, cancel).await
+                && let Ok(current) = store.load(name)
+                // Only the token that was checked: a login saved meanwhile is not dead.
+                && current.secrets.access_token == profile.secrets.access_token
+            {
+                mark_rejected(store, name, current);
+            }
+            report.exit = crate::error::EXIT_LOGIN_INVALID;
+            return report;
+        }
+        "unreachable" | "unknown" => {
+            report.exit = crate::error::EXIT_CANNOT_CHECK;
+            return report;
+        }
+        _ => {}
+    }
+    if report.approval_pending.is_none()
         && let Ok(answer) = ask("accounts").await
     {
         let pending = answer.status() == 403
@@ -457,6 +540,18 @@ pub async fn logout(names: Vec<ProfileName>, cancel: &Cancel) -> Result<(), CliE
     let store = store()?;
     for name in &names {
         let _lock = lock(&store, name, cancel).await?;
+        let facts = store.facts(name).map_err(CliError::Profile)?;
+        if facts.rejected_at.is_some() {
+            // Monzo already ended it: nothing left to revoke.
+            store
+                .remove(name, facts.backend)
+                .map_err(CliError::Profile)?;
+            eprintln!(
+                "Forgot profile {name} ({}): Monzo had already ended that login",
+                facts.user_id
+            );
+            continue;
+        }
         let profile = fresh(&store, name, Duration::from_secs(60), cancel).await?;
         let client = crate::service::service_client(profile.service.as_str())?;
         client
