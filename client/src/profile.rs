@@ -168,6 +168,12 @@ pub enum ProfileError {
     /// The keyring is there but refuses access (locked, or the unlock prompt was dismissed).
     #[error("the keyring is locked or refused access; unlock it and try again")]
     KeyringLocked,
+    /// Found before a login: the keyring could not keep it (locked, no collection, no answer).
+    #[error(
+        "the keyring cannot keep a login right now ({0}): unlock it and try again, or log in \
+         with `--store file` (a plain-text file readable by you only)"
+    )]
+    KeyringUnusable(String),
     /// The keyring answered with an error of its own.
     #[error("the keyring failed: {0}")]
     Keyring(String),
@@ -229,6 +235,65 @@ fn keyring_error(name: &ProfileName, error: keyring::Error) -> ProfileError {
 /// Whether the OS credential store can be reached from this process.
 pub fn keyring_reachable() -> bool {
     keyring::Entry::store_status().is_ok()
+}
+
+/// Whether the OS keyring could keep a login right now, as [`keyring_state`] finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyringState {
+    /// No keyring here (no Secret Service on this session's bus: SSH, cron, a server).
+    Absent,
+    /// It can store a login.
+    Usable,
+    /// It is there but could not store one now: why.
+    Unusable(String),
+}
+
+/// How long [`keyring_state`] waits for the keyring's answer.
+pub const KEYRING_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Checks, without prompting and within [`KEYRING_CHECK_TIMEOUT`], whether the keyring could
+/// keep a login: on Linux, that the Secret Service's default collection exists and is unlocked
+/// (a locked one refuses a new item, and unlocking it would prompt). Elsewhere a reachable
+/// store is taken as usable.
+pub fn keyring_state() -> KeyringState {
+    if !keyring_reachable() {
+        return KeyringState::Absent;
+    }
+    let (answer, answered) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = answer.send(default_collection_state());
+    });
+    answered
+        .recv_timeout(KEYRING_CHECK_TIMEOUT)
+        .unwrap_or_else(|_| {
+            KeyringState::Unusable(format!(
+                "it did not answer within {} s",
+                KEYRING_CHECK_TIMEOUT.as_secs()
+            ))
+        })
+}
+
+#[cfg(target_os = "linux")]
+fn default_collection_state() -> KeyringState {
+    use secret_service::EncryptionType;
+    use secret_service::blocking::SecretService;
+    let service = match SecretService::connect(EncryptionType::Plain) {
+        Ok(service) => service,
+        Err(_) => return KeyringState::Absent,
+    };
+    match service.get_default_collection() {
+        Err(_) => KeyringState::Unusable("it has no default collection to keep logins in".into()),
+        Ok(collection) => match collection.is_locked() {
+            Ok(false) => KeyringState::Usable,
+            Ok(true) => KeyringState::Unusable("it is locked".into()),
+            Err(error) => KeyringState::Unusable(format!("it failed: {error}")),
+        },
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn default_collection_state() -> KeyringState {
+    KeyringState::Usable
 }
 
 impl Store {

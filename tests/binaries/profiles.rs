@@ -638,3 +638,101 @@ async fn sigterm_during_a_refresh_waits_for_the_save_so_the_login_survives() {
     assert!(token.status.success(), "{}", text(&token.stderr));
     assert!(app.fake().is_access_token_live(text(&token.stdout).trim()));
 }
+
+/// Runs `script` (with `$MONZO` the command) on a private session bus, `home`'s config and
+/// keyrings, aimed at `app`; `browser` is the `BROWSER` it sees.
+async fn on_a_private_bus(app: &TestApp, home: &Home, script: &str, browser: &str) -> Output {
+    let program = Path::new("/usr/bin/dbus-run-session");
+    assert!(
+        program.exists(),
+        "dbus-run-session is missing: `make test` installs dbus and gnome-keyring"
+    );
+    let mut session = clean_command(program);
+    session
+        .args(["--", "sh", "-c", script])
+        .env("MONZO", workspace_binary("monzo-auth"))
+        .env("MONZO_AUTH_SERVICE", app.base.as_str())
+        .env("XDG_CONFIG_HOME", home.dir.path().join("config"))
+        .env("XDG_RUNTIME_DIR", home.dir.path().join("runtime"))
+        .env("HOME", home.dir.path())
+        .env("BROWSER", browser)
+        .stdin(Stdio::null());
+    output(session).await
+}
+
+/// Starts gnome-keyring with its login keyring created and unlocked (a throwaway password).
+const UNLOCKED_KEYRING: &str = "echo throwaway | gnome-keyring-daemon --unlock \
+    --components=secrets --daemonize >/dev/null";
+/// Locks the login keyring, as a screen lock or a timeout would.
+const LOCK_KEYRING: &str = "dbus-send --session --dest=org.freedesktop.secrets --print-reply \
+    /org/freedesktop/secrets org.freedesktop.Secret.Service.Lock \
+    array:objpath:/org/freedesktop/secrets/collection/login >/dev/null";
+
+/// A keyring that is there but cannot keep a login (no collection, or locked) is found before
+/// the login starts: exit 10 naming `--store file`, and Monzo is never asked for a token (a new
+/// token would end the user's previous login). `--store file` then works.
+#[tokio::test]
+async fn a_keyring_that_cannot_keep_the_login_stops_it_before_it_starts() {
+    let app = spawn_app().await;
+    for (what, setup) in [
+        (
+            "no collection",
+            "gnome-keyring-daemon --start --components=secrets --daemonize >/dev/null".to_owned(),
+        ),
+        ("locked", format!("{UNLOCKED_KEYRING}; {LOCK_KEYRING}")),
+    ] {
+        let home = Home::new();
+        let script = format!(
+            "{setup}; \"$MONZO\" login; echo \"login=$?\"; \"$MONZO\" login --store file; \
+             echo \"file=$?\""
+        );
+        let out = on_a_private_bus(&app, &home, &script, &person("")).await;
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(stdout.contains("login=10\n"), "{what}: {stdout} {stderr}");
+        assert!(stderr.contains("--store file"), "{what}: {stderr}");
+        assert!(stdout.contains("file=0\n"), "{what}: {stdout} {stderr}");
+        assert_eq!(home.profile("default")["backend"], "file", "{what}");
+    }
+    assert_eq!(
+        app.fake().stats().successful_code_exchanges,
+        2,
+        "only the two --store file logins reached Monzo"
+    );
+}
+
+/// A keyring that locks while the person is at Monzo: the login is kept in the owner-only file
+/// with a warning that says so (plain text), never lost and never printed; status shows where.
+#[tokio::test]
+async fn a_keyring_that_fails_after_approval_leaves_the_login_in_the_file() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    let browser = home.dir.path().join("lock-then-approve.sh");
+    std::fs::write(
+        &browser,
+        format!("{LOCK_KEYRING}\nexec {} \"$1\"\n", person("")),
+    )
+    .unwrap();
+    let script = format!("{UNLOCKED_KEYRING}; \"$MONZO\" login; \"$MONZO\" status");
+    let out = on_a_private_bus(
+        &app,
+        &home,
+        &script,
+        &format!("sh {} %s", browser.display()),
+    )
+    .await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout} {stderr}");
+    let profile = home.profile("default");
+    assert_eq!(profile["backend"], "file");
+    let access = home.secret("default", "access_token");
+    assert!(app.fake().is_access_token_live(&access));
+    assert!(
+        stderr.contains("plain-text file") && stderr.contains("default.json"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains(&access) && !stderr.contains(&access),
+        "never printed"
+    );
+    assert!(stdout.contains("file (plain text"), "{stdout}");
+}

@@ -42,7 +42,7 @@ pub struct LoginArgs {
     pub(crate) no_store: bool,
 
     /// Where the profile keeps its tokens [default: the OS keyring when one is reachable,
-    /// else a file readable by you only].
+    /// else a plain-text file readable by you only].
     #[arg(long, value_enum, conflicts_with = "no_store")]
     pub(crate) store: Option<StoreChoice>,
 
@@ -127,15 +127,16 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
         StoreChoice::Keyring => Backend::Keyring,
         StoreChoice::File => Backend::File,
     });
+    // Found out now, not once Monzo has issued the token (and ended the user's previous login)
+    // and there is nowhere to keep it.
+    let wanted = if stored {
+        profiles::store()?;
+        Some(where_to_keep(&name, wanted)?)
+    } else {
+        wanted
+    };
     if let Some(path) = &args.import {
         return import(&client, &service, &name, path, wanted).await;
-    }
-    // Found out now, not once the token is here and nowhere to keep it.
-    if stored {
-        profiles::store()?;
-        if wanted == Some(Backend::Keyring) && !monzo_auth_client::profile::keyring_reachable() {
-            return Err(CliError::Profile(ProfileError::KeyringUnreachable(name)));
-        }
     }
     let accounts = monzo::accounts_url(&parse_url("--monzo-api-url", &args.monzo_api_url)?)?;
     if let Some(path) = &args.output {
@@ -155,10 +156,10 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
             profiles::keep(&name, &service, monzo_api_url, &token, wanted, issued_at)?;
         let place = match backend {
             Backend::Keyring => format!("the OS keyring (facts in {})", path.display()),
-            Backend::File => format!("{} (readable by you only)", path.display()),
+            Backend::File => format!("{} (plain text, readable by you only)", path.display()),
         };
         eprintln!(
-            "Logged in as {} (valid until {}); kept in profile {name}, in {place}.
+            "Logged in as {} (valid until {}); kept in profile {name}, in {place}.\n\
              Get a fresh token any time with `monzo-auth token{}`.",
             token.user_id,
             token.expires,
@@ -171,6 +172,30 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
         return Ok(());
     }
     deliver(&args, &token)
+}
+
+/// Where a login about to start will be kept: `wanted` if it can be, else the keyring when it
+/// can keep one, else (no keyring here at all) the owner-only file. A keyring that is there but
+/// locked, without a collection or silent stops the login before it starts (exit 10), naming
+/// `--store file`: nothing is lost yet.
+fn where_to_keep(
+    name: &monzo_auth_client::profile::ProfileName,
+    wanted: Option<Backend>,
+) -> Result<Backend, CliError> {
+    use monzo_auth_client::profile::{KeyringState, keyring_state};
+    if wanted == Some(Backend::File) {
+        return Ok(Backend::File);
+    }
+    match (keyring_state(), wanted) {
+        (KeyringState::Usable, _) => Ok(Backend::Keyring),
+        (KeyringState::Absent, None) => Ok(Backend::File),
+        (KeyringState::Absent, _) => Err(CliError::Profile(ProfileError::KeyringUnreachable(
+            name.clone(),
+        ))),
+        (KeyringState::Unusable(why), _) => {
+            Err(CliError::Profile(ProfileError::KeyringUnusable(why)))
+        }
+    }
 }
 
 /// `login --import FILE`: a token file from `login --output` becomes the profile's login.

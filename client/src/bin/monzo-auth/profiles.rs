@@ -274,7 +274,9 @@ pub async fn exec(
 }
 
 /// Keeps a login just received under `name`, in the keyring when one is reachable (or as
-/// `wanted` says), else in the owner-only file.
+/// `wanted` says), else in the owner-only file. A keyring that fails to keep it now (locked
+/// since the login started, say) does not lose it: it goes to the owner-only file, with a
+/// warning that names the file and says it is plain text. The token is never printed.
 pub fn keep(
     name: &ProfileName,
     service: &Url,
@@ -289,11 +291,6 @@ pub fn keep(
         None if monzo_auth_client::profile::keyring_reachable() => Backend::Keyring,
         None => Backend::File,
     };
-    if backend == Backend::Keyring && !monzo_auth_client::profile::keyring_reachable() {
-        return Err(CliError::Profile(ProfileError::KeyringUnreachable(
-            name.clone(),
-        )));
-    }
     let profile = Profile {
         service: service.clone(),
         monzo_api_url,
@@ -313,8 +310,24 @@ pub fn keep(
     {
         let _ = store.remove(name, old.backend);
     }
-    store.save(name, &profile).map_err(CliError::Profile)?;
-    Ok((backend, store.path_of(name)))
+    let path = store.path_of(name);
+    match store.save(name, &profile) {
+        Ok(()) => Ok((backend, path)),
+        Err(error) if backend == Backend::Keyring => {
+            let file = Profile {
+                backend: Backend::File,
+                ..profile
+            };
+            store.save(name, &file).map_err(CliError::Profile)?;
+            warn(&format!(
+                "the keyring could not keep the login ({error}), so it is in {} instead: a \
+                 plain-text file readable by you only",
+                path.display()
+            ));
+            Ok((Backend::File, path))
+        }
+        Err(error) => Err(CliError::Profile(error)),
+    }
 }
 
 /// The stored facts of a profile and what Monzo says of its token.
@@ -364,7 +377,7 @@ pub async fn status(names: Vec<ProfileName>, json: bool, cancel: &Cancel) -> Res
             if let Some(backend) = r.backend {
                 let place = match backend {
                     Backend::Keyring => "the OS keyring (facts in the file)".to_owned(),
-                    Backend::File => "the file, readable by you only".to_owned(),
+                    Backend::File => "file (plain text, readable by you only)".to_owned(),
                 };
                 out.push_str(&format!("  stored:   {place}: {}\n", r.file));
             }
