@@ -28,10 +28,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ## run: the service on 127.0.0.1:3000; demo mode (a built-in stand-in for Monzo) unless
 ## MONZO_CLIENT_ID is set, in which case MONZO_CLIENT_SECRET must be set too.
 run:
+	@# The whole workspace, as `make test` builds it: after a test run nothing is compiled again
+	@# (building the server alone resolves other features and compiles ~50 crates a second time).
+	$(CARGO) build --workspace --all-targets --locked
 ifeq ($(strip $(MONZO_CLIENT_ID)),)
-	$(CARGO) run --locked -p monzo-auth-server -- --demo
+	$${CARGO_TARGET_DIR:-target}/debug/monzo-auth-server --demo
 else
-	$(CARGO) run --locked -p monzo-auth-server
+	$${CARGO_TARGET_DIR:-target}/debug/monzo-auth-server
 endif
 
 ## test: the tools into .venv (and the SAM CLI into .venv-deploy, for the deploy tests) while one

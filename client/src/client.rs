@@ -28,7 +28,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// # async fn example() -> Result<(), monzo_auth_client::Error> {
 /// // An API Gateway stage works too; the trailing slash is optional.
-/// let service = Url::parse("https://abc123.execute-api.eu-west-2.amazonaws.com/Prod").unwrap();
+/// let service = Url::parse("https://abc123.execute-api.eu-west-2.amazonaws.com").unwrap();
 /// let client = Client::new(service)?;
 /// let login = client.start_login().await?;
 /// eprintln!("Open {}", login.login_url());
@@ -60,7 +60,7 @@ impl fmt::Debug for Client {
 
 impl Client {
     /// A client for the service at `service`, its base URL (e.g. `http://127.0.0.1:3000/` or
-    /// `https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/`). `new`, `token` and
+    /// `https://abc123.execute-api.eu-west-2.amazonaws.com/`). `new`, `token` and
     /// `oauth/token` are resolved under it, keeping any path prefix; a trailing slash is added if it is missing.
     ///
     /// Uses its own HTTP client with connect and request timeouts and no redirects (a redirect

@@ -60,7 +60,7 @@
 //! The package also builds `monzo-auth`, a command-line front end:
 //!
 //! ```text
-//! monzo-auth login --service https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/
+//! monzo-auth login --service https://abc123.execute-api.eu-west-2.amazonaws.com/
 //! ```
 //!
 //! It opens the system browser at Monzo's login page (the `BROWSER` variable is honoured: a

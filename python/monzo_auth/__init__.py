@@ -44,6 +44,7 @@ __all__ = [
     "ServiceUnavailable",
     "TokenInfo",
     "UsageError",
+    "api_url",
     "binary",
     "login",
     "logout",
@@ -217,6 +218,9 @@ class TokenInfo:
     #: When it expires, in seconds since the epoch.
     expires_at: int
     user_id: str
+    #: Monzo's API the token is for: ``https://api.monzo.com``, or the demo's stand-in (no
+    #: trailing slash, so ``api_url + "/ping/whoami"`` is right).
+    api_url: str
 
 
 def token(profile: Optional[str] = None, *, min_valid: int = 300) -> str:
@@ -232,7 +236,14 @@ def token_info(profile: Optional[str] = None, *, min_valid: int = 300) -> TokenI
         access_token=str(data["access_token"]),
         expires_at=int(data["expires_at"]),
         user_id=str(data["user_id"]),
+        api_url=str(data.get("monzo_api_url") or "https://api.monzo.com"),
     )
+
+
+def api_url(profile: Optional[str] = None) -> str:
+    """Monzo's API for the profile's token: ``https://api.monzo.com`` for a real service, the
+    stand-in's for a demo one (as the service advertised it at login), without a trailing slash."""
+    return token_info(profile).api_url
 
 
 def _token_json(profile: Optional[str], min_valid: int) -> dict[str, Any]:

@@ -114,7 +114,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let stand_in_url = stand_in.as_ref().map(|s| s.endpoint.auth_url.clone());
+    let stand_in_urls = stand_in
+        .as_ref()
+        .map(|s| (s.endpoint.auth_url.clone(), s.endpoint.api_url.clone()));
     let mut host = app::Host::new(shape, adapters);
     let _stand_in = stand_in.map(|side| {
         host.monzo = Some(side.endpoint);
@@ -124,11 +126,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let base = urls.base();
     // The first line names the address in both modes (tests and scripts read it).
-    if let Some(stand_in_url) = stand_in_url {
+    if let Some((stand_in_url, stand_in_api)) = stand_in_urls {
+        let api = stand_in_api.as_str().trim_end_matches('/');
         println!(
             "monzo-auth demo: listening on {local_addr}; a built-in stand-in plays Monzo at {stand_in_url} (no real bank involved).\n\
-             Open {base} in a browser to walk through a login, or try the CLI:\n  \
-             monzo-auth login --service {base} && monzo-auth token\n\
+             The stand-in's API (instead of https://api.monzo.com): {api}\n\
+             Open {base} in a browser to walk through a login, or try the CLI (`cargo install --locked --path client` puts monzo-auth on your PATH):\n  \
+             monzo-auth login --service {base} && monzo-auth exec -- sh -c 'curl -s -H \"Authorization: Bearer $MONZO_ACCESS_TOKEN\" \"$MONZO_API_URL/ping/whoami\"'\n\
              Ctrl-C stops."
         );
     } else {

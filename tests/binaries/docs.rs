@@ -139,3 +139,134 @@ fn no_example_uses_service_before_defining_it_or_puts_a_secret_on_a_command_line
         );
     }
 }
+
+/// The README's blocks marked `<!-- runnable: NAME -->`: (name, language, code).
+fn runnable_blocks(doc: &str) -> Vec<(String, String, String)> {
+    let text = read(doc);
+    let mut blocks = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("<!-- runnable: ") {
+        rest = &rest[at + "<!-- runnable: ".len()..];
+        let name = rest[..rest.find(" -->").expect("marker end")].to_owned();
+        let open = rest.find("```").expect("a block after the marker") + 3;
+        let language = rest[open..open + rest[open..].find('\n').unwrap()].to_owned();
+        let start = open + language.len() + 1;
+        let end = start + rest[start..].find("\n```").expect("closing fence");
+        blocks.push((name, language, rest[start..end].to_owned()));
+        rest = &rest[end..];
+    }
+    blocks
+}
+
+/// The README's runnable examples run exactly as written, against a service whose Monzo is a
+/// stand-in (as `make run`'s is): `MONZO_API_URL` from `token --format env|json` finds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_runnable_examples_run_as_written() {
+    let app = spawn_app().await;
+    let home = tempfile::tempdir().unwrap();
+    let binary = workspace_binary("monzo-auth");
+    let path = format!(
+        "{}:{}",
+        binary.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut login = clean_command(&binary);
+    login
+        .arg("login")
+        .env("PATH", &path)
+        .env("HOME", home.path())
+        .env("MONZO_AUTH_SERVICE", app.base.as_str())
+        .env("BROWSER", crate::cli::person(""))
+        .stdin(std::process::Stdio::null());
+    let logged_in = tokio::task::spawn_blocking(move || login.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        logged_in.status.success(),
+        "{}",
+        String::from_utf8_lossy(&logged_in.stderr)
+    );
+    let blocks = runnable_blocks("README.md");
+    let names: Vec<&str> = blocks.iter().map(|(name, ..)| name.as_str()).collect();
+    assert_eq!(names, ["curl", "python"]);
+    for (name, language, code) in blocks {
+        let interpreter = match language.as_str() {
+            "sh" => "sh",
+            "python" => "python3",
+            other => panic!("{name}: no way to run a {other} block"),
+        };
+        let mut command = clean_command(std::path::Path::new(interpreter));
+        command
+            .args(["-c", &code])
+            .env("PATH", &path)
+            .env("HOME", home.path());
+        let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(DEMO_USER),
+            "{name}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The flags `--help` shows are the ones the README's tables name, both ways.
+#[test]
+fn the_help_and_the_readme_name_the_same_flags() {
+    let readme = read("README.md");
+    let long_flags = |text: &str| -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|word| {
+                word.starts_with("--") && word[2..].starts_with(|c: char| c.is_ascii_lowercase())
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let named = long_flags(&readme);
+    for command in ["login", "token", "exec", "status", "logout", "refresh"] {
+        let help = std::process::Command::new(workspace_binary("monzo-auth"))
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&help.stdout).into_owned();
+        let options = &help[help.find("Options:").expect("an options section")..];
+        let options = &options[..options.find("Exit codes:").unwrap_or(options.len())];
+        for flag in long_flags(options) {
+            if flag == "--help" || flag == "--version" {
+                continue;
+            }
+            assert!(
+                named.contains(&flag),
+                "`monzo-auth {command} --help` shows {flag}, which the README never names"
+            );
+        }
+    }
+    let login_help = String::from_utf8_lossy(
+        &std::process::Command::new(workspace_binary("monzo-auth"))
+            .args(["login", "--help"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    let table = &readme[readme.find("Login flags:").expect("the login flags table")..];
+    let table = &table[table.find("|---").unwrap()..];
+    let table = &table[..table.find("\n\n").unwrap()];
+    for flag in long_flags(table) {
+        assert!(
+            login_help.contains(&flag),
+            "the README's login flags name {flag}, which `login --help` lacks"
+        );
+    }
+    let exit_codes = &readme[readme
+        .find("Exit codes: 0 success")
+        .expect("the exit codes")..];
+    for code in ["9 ", "10 ", "11 "] {
+        assert!(
+            exit_codes.contains(code),
+            "the README lacks exit code {code}"
+        );
+    }
+}

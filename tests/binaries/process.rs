@@ -123,14 +123,21 @@ async fn demo_mode_walks_the_whole_flow_against_its_stand_in() {
         banner.contains(&format!("Open {}", server.base)),
         "{banner}"
     );
-    // And the CLI command to try, aimed at this server.
+    // And the CLI command to try, aimed at this server, with how to get the command.
     assert!(
-        banner.contains(&format!(
-            "monzo-auth login --service {} && monzo-auth token",
-            server.base
-        )),
+        banner.contains(&format!("monzo-auth login --service {} && ", server.base))
+            && banner.contains("cargo install --locked --path client"),
         "{banner}"
     );
+    // The stand-in's API, which recipes reach through MONZO_API_URL: it answers as Monzo's.
+    let api = banner
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("The stand-in's API (instead of https://api.monzo.com): ")
+        })
+        .unwrap_or_else(|| panic!("no API line: {banner}"));
+    let whoami = reqwest::get(format!("{api}/ping/whoami")).await.unwrap();
+    assert_eq!(whoami.status(), 401, "Monzo's API without a token");
 }
 
 #[tokio::test]

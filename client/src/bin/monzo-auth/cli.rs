@@ -21,10 +21,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Log in to Monzo in a browser and print the token.
+    /// Log in to Monzo in a browser and keep the login in a profile (or print the token with
+    /// --no-store).
     ///
     /// Opens Monzo's login page (honouring BROWSER), waits while you log in and approve, and
-    /// prints the token on stdout. Status goes to stderr.
+    /// keeps the login in the profile (the OS keyring, or a plain-text file readable by you
+    /// only), printing nothing on stdout; `monzo-auth token` then prints a fresh token any
+    /// time. --no-browser (or --qr) logs in with a short code on any device instead (the
+    /// service's device flow). --no-store, --format or --output print the token (or write
+    /// it to a file) instead of keeping it. Status goes to stderr.
     #[command(after_help = EXIT_CODES_HELP)]
     Login(LoginArgs),
 
@@ -46,8 +51,8 @@ enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Token(TokenArgs),
 
-    /// Run a command with MONZO_ACCESS_TOKEN and MONZO_USER_ID set to a valid token, and exit as
-    /// it does.
+    /// Run a command with MONZO_ACCESS_TOKEN, MONZO_USER_ID and MONZO_API_URL set for a valid
+    /// token, and exit as it does.
     ///
     /// The token is valid for at least --min-valid when the command starts; a command that runs
     /// longer than the token's life (six hours) must call `monzo-auth token` itself.
@@ -73,10 +78,14 @@ struct TokenArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     min_valid: u64,
 
-    /// How to print it: the token alone, JSON (access_token, expires_at, user_id), `export`
-    /// lines for eval, or NAME=value lines for an env file. Never the refresh token.
+    /// How to print it: the token alone, JSON (access_token, expires_at, user_id,
+    /// monzo_api_url), `export` lines for eval, or NAME=value lines for an env file (with
+    /// MONZO_USER_ID and MONZO_API_URL). Never the refresh token.
     #[arg(long, value_enum, default_value_t = TokenFormat::Token)]
     format: TokenFormat,
+
+    #[command(flatten)]
+    monzo_api: profiles::MonzoApiArg,
 }
 
 #[derive(Args, Debug)]
@@ -87,6 +96,9 @@ struct ExecArgs {
     /// Refresh first when the token has this many seconds or fewer left.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     min_valid: u64,
+
+    #[command(flatten)]
+    monzo_api: profiles::MonzoApiArg,
 
     /// The command and its arguments, after `--`.
     #[arg(required = true, last = true, value_name = "CMD")]
@@ -144,6 +156,7 @@ pub fn run() -> Result<(), CliError> {
                 &name,
                 Duration::from_secs(args.min_valid),
                 args.format,
+                &args.monzo_api,
                 &cancel,
             )
             .await
@@ -156,6 +169,7 @@ pub fn run() -> Result<(), CliError> {
                 &name,
                 Duration::from_secs(args.min_valid),
                 &args.command,
+                &args.monzo_api,
                 &cancel,
             )
             .await?;

@@ -28,7 +28,7 @@ pub struct LoginArgs {
         env = "MONZO_AUTH_SERVICE",
         value_name = "URL",
         help = "The monzo-auth service's base URL, e.g. http://127.0.0.1:3000/ or \
-                https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/ [default: the \
+                https://abc123.execute-api.eu-west-2.amazonaws.com/ [default: the \
                 profile's, when it logged in before]"
     )]
     pub(crate) service: Option<String>,
@@ -61,7 +61,8 @@ pub struct LoginArgs {
     #[arg(long)]
     pub(crate) qr: bool,
 
-    /// How to print the token (not stored) [default: json].
+    /// Print the token in this format instead of keeping it in a profile [default when
+    /// printing: json].
     #[arg(long, value_enum)]
     pub(crate) format: Option<Format>,
 
@@ -78,14 +79,11 @@ pub struct LoginArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub(crate) approval_timeout: u64,
 
-    /// Monzo's API, for --wait-for-approval.
-    #[arg(
-        long,
-        env = "MONZO_API_URL",
-        value_name = "URL",
-        default_value = "https://api.monzo.com"
-    )]
-    pub(crate) monzo_api_url: String,
+    /// Monzo's API, for --wait-for-approval and the profile [default: the one the service
+    /// advertises (the demo's stand-in, or https://api.monzo.com)]. Not read from
+    /// MONZO_API_URL: `exec` sets that for its command.
+    #[arg(long, value_name = "URL")]
+    pub(crate) monzo_api_url: Option<String>,
 
     /// Milliseconds between checks of --wait-for-approval (for tests).
     #[arg(
@@ -138,7 +136,22 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
     if let Some(path) = &args.import {
         return import(&client, &service, &name, path, wanted).await;
     }
-    let accounts = monzo::accounts_url(&parse_url("--monzo-api-url", &args.monzo_api_url)?)?;
+    // Monzo's API: the flag, else where the service says its tokens are used.
+    let flagged = args
+        .monzo_api_url
+        .as_deref()
+        .map(|url| parse_url("--monzo-api-url", url))
+        .transpose()?;
+    let monzo_api_url = match flagged {
+        Some(url) => Some(url),
+        None if stored || args.wait_for_approval => client.monzo_api_url().await.ok().flatten(),
+        None => None,
+    };
+    let accounts = monzo::accounts_url(
+        &monzo_api_url
+            .clone()
+            .unwrap_or_else(|| Url::parse(monzo::MONZO_API).expect("a URL")),
+    )?;
     if let Some(path) = &args.output {
         check_output_dir(path)?;
     }
@@ -151,7 +164,6 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
     status.clear();
     let token = result?;
     if stored {
-        let monzo_api_url = client.monzo_api_url().await.ok().flatten();
         let (backend, path) =
             profiles::keep(&name, &service, monzo_api_url, &token, wanted, issued_at)?;
         let place = match backend {

@@ -7,6 +7,9 @@ use url::Url;
 
 use crate::error::CliError;
 
+/// Monzo's API, for a service that does not say where its tokens are used.
+pub const MONZO_API: &str = "https://api.monzo.com";
+
 /// A client for Monzo's API (`/accounts`, `/ping/whoami`): bounded, never following a redirect.
 pub fn monzo_http() -> Result<reqwest::Client, CliError> {
     reqwest::Client::builder()

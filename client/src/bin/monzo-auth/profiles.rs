@@ -19,8 +19,7 @@ use serde::Serialize;
 use crate::error::CliError;
 use crate::status::{Status, describe};
 
-/// Monzo's API, for profiles from a service that did not advertise it.
-const MONZO_API: &str = "https://api.monzo.com";
+use crate::monzo::MONZO_API;
 
 /// How `token` prints the access token. None carries the refresh token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -33,6 +32,36 @@ pub enum TokenFormat {
     Env,
     /// `MONZO_ACCESS_TOKEN=…` lines, for `--env-file` and systemd's `EnvironmentFile`.
     Dotenv,
+}
+
+/// `--monzo-api-url` of `token` and `exec`: a flag beats the profile. Never read from this
+/// process's environment: a child of `exec` (which gets MONZO_API_URL) would hand its parent's
+/// value back.
+#[derive(Args, Debug)]
+pub struct MonzoApiArg {
+    /// Monzo's API to hand on as MONZO_API_URL [default: the profile's, as its service
+    /// advertised it: the demo's stand-in, or https://api.monzo.com].
+    #[arg(long = "monzo-api-url", value_name = "URL")]
+    pub(crate) url: Option<String>,
+}
+
+impl MonzoApiArg {
+    /// The flag's URL, or the profile's, or Monzo's; without a trailing slash, so that
+    /// `$MONZO_API_URL/ping/whoami` is right.
+    pub fn for_profile(&self, profile: &Profile) -> Result<String, CliError> {
+        let url = match &self.url {
+            Some(flag) => {
+                let url = crate::service::parse_url("--monzo-api-url", flag)?;
+                crate::monzo::accounts_url(&url)?;
+                url
+            }
+            None => profile
+                .monzo_api_url
+                .clone()
+                .unwrap_or_else(|| Url::parse(MONZO_API).expect("a URL")),
+        };
+        Ok(url.as_str().trim_end_matches('/').to_owned())
+    }
 }
 
 /// `--profile`.
@@ -186,6 +215,7 @@ pub async fn token(
     name: &ProfileName,
     min_valid: Duration,
     format: TokenFormat,
+    api: &MonzoApiArg,
     cancel: &Cancel,
 ) -> Result<(), CliError> {
     let store = store()?;
@@ -193,7 +223,7 @@ pub async fn token(
         let _lock = lock(&store, name, cancel).await?;
         fresh(&store, name, min_valid, cancel).await?
     };
-    let text = render(&profile, format);
+    let text = render(&profile, format, &api.for_profile(&profile)?);
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
@@ -201,7 +231,7 @@ pub async fn token(
         .map_err(|error| CliError::Output(format!("cannot write to stdout: {error}")))
 }
 
-fn render(profile: &Profile, format: TokenFormat) -> String {
+fn render(profile: &Profile, format: TokenFormat, api: &str) -> String {
     let access = &profile.secrets.access_token;
     let user = &profile.user_id;
     match format {
@@ -212,11 +242,13 @@ fn render(profile: &Profile, format: TokenFormat) -> String {
                 access_token: &'a str,
                 expires_at: u64,
                 user_id: &'a str,
+                monzo_api_url: &'a str,
             }
             let printed = Printed {
                 access_token: access,
                 expires_at: profile.expires_at,
                 user_id: user,
+                monzo_api_url: api,
             };
             format!(
                 "{}\n",
@@ -224,11 +256,14 @@ fn render(profile: &Profile, format: TokenFormat) -> String {
             )
         }
         TokenFormat::Env => format!(
-            "export MONZO_ACCESS_TOKEN={}\nexport MONZO_USER_ID={}\n",
+            "export MONZO_ACCESS_TOKEN={}\nexport MONZO_USER_ID={}\nexport MONZO_API_URL={}\n",
             single_quoted(access),
-            single_quoted(user)
+            single_quoted(user),
+            single_quoted(api)
         ),
-        TokenFormat::Dotenv => format!("MONZO_ACCESS_TOKEN={access}\nMONZO_USER_ID={user}\n"),
+        TokenFormat::Dotenv => {
+            format!("MONZO_ACCESS_TOKEN={access}\nMONZO_USER_ID={user}\nMONZO_API_URL={api}\n")
+        }
     }
 }
 
@@ -243,6 +278,7 @@ pub async fn exec(
     name: &ProfileName,
     min_valid: Duration,
     command: &[String],
+    api: &MonzoApiArg,
     cancel: &Cancel,
 ) -> Result<u8, CliError> {
     let store = store()?;
@@ -257,7 +293,8 @@ pub async fn exec(
     child
         .args(args)
         .env("MONZO_ACCESS_TOKEN", &profile.secrets.access_token)
-        .env("MONZO_USER_ID", &profile.user_id);
+        .env("MONZO_USER_ID", &profile.user_id)
+        .env("MONZO_API_URL", api.for_profile(&profile)?);
     // Ctrl-C reaches the child (same process group); this process waits for it to finish.
     let status = tokio::task::spawn_blocking(move || child.status())
         .await

@@ -50,7 +50,7 @@ pub struct ServiceArg {
         env = "MONZO_AUTH_SERVICE",
         value_name = "URL",
         help = "The monzo-auth service's base URL, e.g. http://127.0.0.1:3000/ or \
-                https://abc123.execute-api.eu-west-2.amazonaws.com/Prod/"
+                https://abc123.execute-api.eu-west-2.amazonaws.com/"
     )]
     pub(crate) service: String,
 }
