@@ -115,6 +115,10 @@ pub struct Profile {
     /// in seconds since the Unix epoch: the login is dead until a new login or a successful
     /// refresh clears it.
     pub rejected_at: Option<u64>,
+    /// When the person approved this login at Monzo (a browser or device login; not known for
+    /// an imported one), in seconds since the Unix epoch: Monzo asks users to approve an app
+    /// again every 90 days.
+    pub approved_at: Option<u64>,
 }
 
 /// The profile file: the facts, and the tokens only when the file is their backend.
@@ -131,6 +135,8 @@ struct Record {
     secrets: Option<Secrets>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rejected_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approved_at: Option<u64>,
 }
 
 impl Record {
@@ -144,6 +150,7 @@ impl Record {
             backend: self.backend,
             secrets,
             rejected_at: self.rejected_at,
+            approved_at: self.approved_at,
         }
     }
 }
@@ -454,6 +461,7 @@ impl Store {
             backend: profile.backend,
             secrets,
             rejected_at: profile.rejected_at,
+            approved_at: profile.approved_at,
         };
         let text = serde_json::to_string_pretty(&record).expect("a profile serializes as JSON");
         replace_private(&self.path_of(name), &text)

@@ -208,6 +208,10 @@ class ProfileStatus:
     monzo: str
     approval_pending: Optional[bool]
     problem: Optional[str]
+    #: When the login was approved at Monzo, and the day 90 days on by which Monzo may ask for
+    #: approval again (seconds since the epoch; unknown for an imported login).
+    approved_at: Optional[int] = None
+    reapprove_by: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -314,6 +318,8 @@ def status(profile: Optional[str] = None, *, all_profiles: bool = False) -> list
             monzo=r.get("monzo", "unchecked"),
             approval_pending=r.get("approval_pending"),
             problem=r.get("problem"),
+            approved_at=r.get("approved_at"),
+            reapprove_by=r.get("reapprove_by"),
         )
         for r in reports
     ]

@@ -736,3 +736,32 @@ async fn a_keyring_that_fails_after_approval_leaves_the_login_in_the_file() {
     );
     assert!(stdout.contains("file (plain text"), "{stdout}");
 }
+
+/// Monzo's windows, from stored times only: `login` says once that the next 5 minutes are the
+/// window for a full history; `status` shows when the login was approved and the date 90 days
+/// on by which Monzo may ask again, warning from 14 days before.
+#[tokio::test]
+async fn login_and_status_tell_monzos_five_minutes_and_ninety_days() {
+    let app = spawn_app().await;
+    let home = Home::new();
+    let login = logged_in(&app, &home, &[]).await;
+    let said = text(&login.stderr);
+    assert_eq!(said.matches("next 5 minutes").count(), 1, "{said}");
+    let approved = home.profile("default")["approved_at"].as_u64().unwrap();
+    let status = output(home.command(&app, &["status", "--format", "json"])).await;
+    let report: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(report[0]["approved_at"], approved);
+    assert_eq!(report[0]["reapprove_by"], approved + 90 * 86_400);
+    let shown = text(&output(home.command(&app, &["status"])).await.stdout);
+    assert!(shown.contains("approve again by"), "{shown}");
+    assert!(!shown.contains("warning:"), "{shown}");
+    // Approved 80 days ago: 10 days to go.
+    let mut profile = home.profile("default");
+    profile["approved_at"] = Value::from(approved - 80 * 86_400);
+    std::fs::write(home.profile_file("default"), profile.to_string()).unwrap();
+    let shown = text(&output(home.command(&app, &["status"])).await.stdout);
+    assert!(
+        shown.contains("warning:  10 days to go") || shown.contains("warning:  9 days to go"),
+        "{shown}"
+    );
+}

@@ -163,9 +163,20 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
     // Whatever happened, the spinner goes before the last word is printed.
     status.clear();
     let token = result?;
+    // Monzo's documented limit on what a new login may read: said once, when it matters.
+    eprintln!(
+        "For the next 5 minutes this login can fetch your whole transaction history; after that, \
+         Monzo allows the last 90 days only."
+    );
     if stored {
-        let (backend, path) =
-            profiles::keep(&name, &service, monzo_api_url, &token, wanted, issued_at)?;
+        let (backend, path) = profiles::keep(
+            &name,
+            &service,
+            monzo_api_url,
+            &token,
+            wanted,
+            (issued_at, Some(issued_at)),
+        )?;
         let place = match backend {
             Backend::Keyring => format!("the OS keyring (facts in {})", path.display()),
             Backend::File => format!("{} (plain text, readable by you only)", path.display()),
@@ -236,8 +247,14 @@ async fn import(
     let monzo_api_url = client.monzo_api_url().await.ok().flatten();
     // Stored with its own expiry: `keep` adds expires_in to the time given.
     let issued_at = expires_at.saturating_sub(token.expires_in);
-    let (backend, stored) =
-        profiles::keep(name, service, monzo_api_url, &token, wanted, issued_at)?;
+    let (backend, stored) = profiles::keep(
+        name,
+        service,
+        monzo_api_url,
+        &token,
+        wanted,
+        (issued_at, None),
+    )?;
     eprintln!(
         "Imported the login of {} into profile {name} ({backend}, {}). Delete {} now: the \
          profile holds its refresh token from here on, and a second copy would be used up.",

@@ -34,6 +34,12 @@ pub enum TokenFormat {
     Dotenv,
 }
 
+/// Monzo asks users to approve an app's access again every 90 days (Strong Customer
+/// Authentication, 2019).
+const REAPPROVAL: Duration = Duration::from_secs(90 * 86_400);
+/// `status` warns this long before.
+const REAPPROVAL_WARNING: Duration = Duration::from_secs(14 * 86_400);
+
 /// `--monzo-api-url` of `token` and `exec`: a flag beats the profile. Never read from this
 /// process's environment: a child of `exec` (which gets MONZO_API_URL) would hand its parent's
 /// value back.
@@ -320,7 +326,7 @@ pub fn keep(
     monzo_api_url: Option<Url>,
     token: &Token,
     wanted: Option<Backend>,
-    issued_at: u64,
+    (issued_at, approved_at): (u64, Option<u64>),
 ) -> Result<(Backend, std::path::PathBuf), CliError> {
     let store = store()?;
     let backend = match wanted {
@@ -339,6 +345,7 @@ pub fn keep(
             refresh_token: token.refresh_token.clone(),
         },
         rejected_at: None,
+        approved_at,
     };
     let _lock = store.lock(name).map_err(CliError::Profile)?;
     // A login replaced here leaves its keyring item behind if it was kept elsewhere.
@@ -379,6 +386,10 @@ struct Report {
     /// `valid`, `expired`, `evicted`, `rejected`, `unchecked`, `unreachable`, `unknown`.
     monzo: &'static str,
     approval_pending: Option<bool>,
+    /// When the login was approved at Monzo, and the day 90 days on by which Monzo may ask
+    /// for approval again (seconds since the epoch).
+    approved_at: Option<u64>,
+    reapprove_by: Option<u64>,
     problem: Option<String>,
     /// The exit code the problem maps to.
     #[serde(skip)]
@@ -431,6 +442,22 @@ pub async fn status(names: Vec<ProfileName>, json: bool, cancel: &Cancel) -> Res
                 ));
             }
             out.push_str(&format!("  monzo:    {}\n", monzo_line(r)));
+            if let (Some(approved), Some(by)) = (r.approved_at, r.reapprove_by) {
+                out.push_str(&format!(
+                    "  approved: {}; Monzo may ask you to approve again by {} (in the Monzo \
+                     app, or log in again)\n",
+                    rfc3339(approved),
+                    rfc3339(by)
+                ));
+                let left = by.saturating_sub(now_secs());
+                if left <= REAPPROVAL_WARNING.as_secs() {
+                    out.push_str(&format!(
+                        "  warning:  {} days to go: approve in the Monzo app when it asks, or \
+                         log in again\n",
+                        left / 86_400
+                    ));
+                }
+            }
             if let Some(problem) = &r.problem {
                 out.push_str(&format!("  problem:  {problem}\n"));
             }
@@ -489,6 +516,8 @@ async fn report(
         expires_at: None,
         monzo: "unchecked",
         approval_pending: None,
+        approved_at: None,
+        reapprove_by: None,
         problem: None,
         exit: 0,
     };
@@ -500,6 +529,10 @@ async fn report(
     report.service = Some(facts.service.to_string());
     report.backend = Some(facts.backend);
     report.expires_at = Some(facts.expires_at);
+    report.approved_at = facts.approved_at;
+    report.reapprove_by = facts
+        .approved_at
+        .map(|at| at.saturating_add(REAPPROVAL.as_secs()));
     if facts.rejected_at.is_some() {
         report.monzo = "rejected";
         report.exit = crate::error::EXIT_LOGIN_INVALID;
