@@ -79,10 +79,14 @@ pub struct LoginArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub(crate) approval_timeout: u64,
 
-    /// Monzo's API, for --wait-for-approval and the profile [default: the one the service
-    /// advertises (the demo's stand-in, or https://api.monzo.com)]. Not read from
-    /// MONZO_API_URL: `exec` sets that for its command.
-    #[arg(long, value_name = "URL")]
+    // The help is an attribute: rustdoc wants URLs in a doc comment to be links.
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "Monzo's API, for --wait-for-approval and the profile [default: the one the \
+                service advertises (the demo's stand-in, or https://api.monzo.com)]. Not read \
+                from MONZO_API_URL: `exec` sets that for its command."
+    )]
     pub(crate) monzo_api_url: Option<String>,
 
     /// Milliseconds between checks of --wait-for-approval (for tests).

@@ -45,9 +45,13 @@ const REAPPROVAL_WARNING: Duration = Duration::from_secs(14 * 86_400);
 /// value back.
 #[derive(Args, Debug)]
 pub struct MonzoApiArg {
-    /// Monzo's API to hand on as MONZO_API_URL [default: the profile's, as its service
-    /// advertised it: the demo's stand-in, or https://api.monzo.com].
-    #[arg(long = "monzo-api-url", value_name = "URL")]
+    // The help is an attribute: rustdoc wants URLs in a doc comment to be links.
+    #[arg(
+        long = "monzo-api-url",
+        value_name = "URL",
+        help = "Monzo's API to hand on as MONZO_API_URL [default: the profile's, as its service \
+                advertised it: the demo's stand-in, or https://api.monzo.com]"
+    )]
     pub(crate) url: Option<String>,
 }
 
