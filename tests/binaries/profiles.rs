@@ -478,25 +478,10 @@ async fn the_keyring_holds_the_login_and_is_reported_unreachable_without_a_bus()
     // A real Secret Service on a private session bus: gnome-keyring, its login keyring
     // created and unlocked with a throwaway password.
     let script = format!(
-        "set -e; echo throwaway | gnome-keyring-daemon --unlock --components=secrets \
-         --daemonize >/dev/null; {monzo} login; {monzo} token; {monzo} status --format json",
-        monzo = shell_words::quote(workspace_binary("monzo-auth").to_str().unwrap())
+        "set -e; {UNLOCKED_KEYRING}; \"$MONZO\" login; \"$MONZO\" token; \
+         \"$MONZO\" status --format json"
     );
-    let program = Path::new("/usr/bin/dbus-run-session");
-    assert!(
-        program.exists(),
-        "dbus-run-session is missing: `make test` installs dbus and gnome-keyring"
-    );
-    let mut session = clean_command(program);
-    session
-        .args(["--", "sh", "-c", &script])
-        .env("MONZO_AUTH_SERVICE", app.base.as_str())
-        .env("XDG_CONFIG_HOME", home.dir.path().join("config"))
-        .env("XDG_RUNTIME_DIR", home.dir.path().join("runtime"))
-        .env("HOME", home.dir.path())
-        .env("BROWSER", person(""))
-        .stdin(Stdio::null());
-    let out = output(session).await;
+    let out = on_a_private_bus(&app, &home, &script, &person("")).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let profile = home.profile("default");
     assert_eq!(profile["backend"], "keyring");
