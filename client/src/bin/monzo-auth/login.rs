@@ -131,14 +131,14 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
     });
     // Found out now, not once Monzo has issued the token (and ended the user's previous login)
     // and there is nowhere to keep it.
-    let wanted = if stored {
+    let backend = if stored {
         profiles::store()?;
         Some(where_to_keep(&name, wanted)?)
     } else {
-        wanted
+        None
     };
-    if let Some(path) = &args.import {
-        return import(&client, &service, &name, path, wanted).await;
+    if let (Some(path), Some(backend)) = (&args.import, backend) {
+        return import(&client, &service, &name, path, backend).await;
     }
     // Monzo's API: the flag, else where the service says its tokens are used.
     let flagged = args
@@ -172,13 +172,13 @@ pub async fn login(args: LoginArgs) -> Result<(), CliError> {
         "For the next 5 minutes this login can fetch your whole transaction history; after that, \
          Monzo allows the last 90 days only."
     );
-    if stored {
+    if let Some(backend) = backend {
         let (backend, path) = profiles::keep(
             &name,
             &service,
             monzo_api_url,
             &token,
-            wanted,
+            backend,
             (issued_at, Some(issued_at)),
         )?;
         let place = match backend {
@@ -231,7 +231,7 @@ async fn import(
     service: &Url,
     name: &monzo_auth_client::profile::ProfileName,
     path: &Path,
-    wanted: Option<Backend>,
+    backend: Backend,
 ) -> Result<(), CliError> {
     let text = std::fs::read_to_string(path).map_err(|error| {
         CliError::Usage(format!("--import: cannot read {}: {error}", path.display()))
@@ -256,7 +256,7 @@ async fn import(
         service,
         monzo_api_url,
         &token,
-        wanted,
+        backend,
         (issued_at, None),
     )?;
     eprintln!(

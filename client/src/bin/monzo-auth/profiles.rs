@@ -320,24 +320,19 @@ pub async fn exec(
     Ok(1)
 }
 
-/// Keeps a login just received under `name`, in the keyring when one is reachable (or as
-/// `wanted` says), else in the owner-only file. A keyring that fails to keep it now (locked
-/// since the login started, say) does not lose it: it goes to the owner-only file, with a
-/// warning that names the file and says it is plain text. The token is never printed.
+/// Keeps a login just received under `name` in `backend` (chosen before the login started). A
+/// keyring that fails to keep it now (locked since the login started, say) does not lose it: it
+/// goes to the owner-only file, with a warning that names the file and says it is plain text.
+/// The token is never printed.
 pub fn keep(
     name: &ProfileName,
     service: &Url,
     monzo_api_url: Option<Url>,
     token: &Token,
-    wanted: Option<Backend>,
+    backend: Backend,
     (issued_at, approved_at): (u64, Option<u64>),
 ) -> Result<(Backend, std::path::PathBuf), CliError> {
     let store = store()?;
-    let backend = match wanted {
-        Some(backend) => backend,
-        None if monzo_auth_client::profile::keyring_reachable() => Backend::Keyring,
-        None => Backend::File,
-    };
     let profile = Profile {
         service: service.clone(),
         monzo_api_url,
