@@ -438,6 +438,41 @@ impl Driver {
         )
         .await
     }
+
+    /// `POST /device/code` at `url` for the app `client_id` (RFC 8628 3.1).
+    pub async fn start_device_at(&self, url: Url, client_id: &str) -> JsonAnswer {
+        JsonAnswer::read(
+            self.http
+                .post(url)
+                .form(&[("client_id", client_id)])
+                .send()
+                .await
+                .expect("/device/code"),
+        )
+        .await
+    }
+
+    /// One device-flow poll of the token endpoint `url` by the app `client_id` (RFC 8628 3.4).
+    pub async fn poll_device_at(
+        &self,
+        url: &Url,
+        device_code: &str,
+        client_id: &str,
+    ) -> JsonAnswer {
+        JsonAnswer::read(
+            self.http
+                .post(url.clone())
+                .form(&[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("device_code", device_code),
+                    ("client_id", client_id),
+                ])
+                .send()
+                .await
+                .expect("/oauth/token"),
+        )
+        .await
+    }
 }
 
 impl TestApp {

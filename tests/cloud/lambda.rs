@@ -671,16 +671,9 @@ async fn the_device_flow_and_refresh_run_on_the_functions() {
     let token = world.function("token", &token_env).await;
     let driver = Driver::new(callback.url(), http_client());
 
-    let started = JsonAnswer::read(
-        driver
-            .http
-            .post(new.url().join("device/code").unwrap())
-            .form(&[("client_id", "my-cli")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let started = driver
+        .start_device_at(new.url().join("device/code").unwrap(), "my-cli")
+        .await;
     assert_eq!(started.status, 200, "{}", started.body);
     let device_code = started.body["device_code"].as_str().unwrap().to_owned();
     let user_code = started.body["user_code"].as_str().unwrap().to_owned();
@@ -695,22 +688,7 @@ async fn the_device_flow_and_refresh_run_on_the_functions() {
     );
 
     let token_url = token.url().join("oauth/token").unwrap();
-    let poll = || async {
-        JsonAnswer::read(
-            driver
-                .http
-                .post(token_url.clone())
-                .form(&[
-                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-                    ("device_code", &device_code),
-                    ("client_id", "my-cli"),
-                ])
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
-    };
+    let poll = || driver.poll_device_at(&token_url, &device_code, "my-cli");
     poll().await.assert_error(400, "authorization_pending");
     let redirect = driver
         .approve_device(&complete, DEMO_USER, Decision::Approve)

@@ -168,35 +168,13 @@ async fn a_resent_on_time_device_poll_is_not_slowed_down() {
     let world = World::new().await;
     let proxy = RecordingProxy::start(&world.moto).await;
     let Functions { driver, new, .. } = functions(&world, &proxy).await;
-    let started = JsonAnswer::read(
-        driver
-            .http
-            .post(new.join("device/code").unwrap())
-            .form(&[("client_id", "my-cli")])
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let started = driver
+        .start_device_at(new.join("device/code").unwrap(), "my-cli")
+        .await;
     assert_eq!(started.status, 200, "{}", started.body);
     let device_code = started.body["device_code"].as_str().unwrap().to_owned();
     let token_url = driver.token_url.join("oauth/token").unwrap();
-    let poll = || async {
-        JsonAnswer::read(
-            driver
-                .http
-                .post(token_url.clone())
-                .form(&[
-                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-                    ("device_code", &device_code),
-                    ("client_id", "my-cli"),
-                ])
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
-    };
+    let poll = || driver.poll_device_at(&token_url, &device_code, "my-cli");
     for how in [Lost::Withheld, Lost::Reset] {
         losing(&proxy, "dynamodb:UpdateItem", how, poll())
             .await
